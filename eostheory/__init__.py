@@ -1,0 +1,34 @@
+"""eostheory: a symbolic-numeric sandbox for gradient descent at the edge of stability.
+
+>>> import eostheory as eos
+>>> L = eos.toy("selfstab")
+>>> r = eos.run(L, "gd", x0=[0.01, 1.5], eta=0.45, steps=5000)
+>>> r.status, abs(1 + r.average["params"][1] ** 2 - 2 / 0.45) < 1e-6
+('oscillating', True)
+"""
+
+from eostheory._errors import CompilationError, EosInputError
+from eostheory.compile import compile_potential
+from eostheory.optimizers import OPTIMIZERS, Optimizer, RunResult, get_optimizer, register_optimizer, run
+from eostheory.symbolic import TOYS, Potential, UpdateRule, as_potential, parse_formula, toy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPTIMIZERS",
+    "TOYS",
+    "CompilationError",
+    "EosInputError",
+    "Optimizer",
+    "Potential",
+    "RunResult",
+    "UpdateRule",
+    "__version__",
+    "as_potential",
+    "compile_potential",
+    "get_optimizer",
+    "parse_formula",
+    "register_optimizer",
+    "run",
+    "toy",
+]

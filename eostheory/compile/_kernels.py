@@ -1,0 +1,188 @@
+"""Compiled kernels of a potential: loss, gradient, Hessian, sharpness, ∇³L[u,u]."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from eostheory._errors import CompilationError
+from eostheory.compile._cache import load_source_module
+from eostheory.compile._codegen import backend, emit_function, module_header, rename
+from eostheory.symbolic.potential import Potential
+
+__all__ = ["CompiledPotential", "compile_potential", "potential_source"]
+
+
+def potential_source(pot: Potential, backend_name: str) -> str:
+    r"""Source of the kernel module of ``pot`` for ``backend_name``.
+
+    Functions (``w`` parameters, ``c`` constants, ``u`` a direction, ``out`` output):
+    ``loss(w, c)``, ``grad(w, c, out)``, ``hess(w, c, out)``, ``sharp(w, c)`` (top
+    eigenvalue: closed form for :math:`n \le 2`, LAPACK ``eigvalsh`` above) and
+    ``third(w, u, c, out)`` (:math:`\nabla^3 L[u, u]`).
+    """
+    n = pot.dim
+    wmap = rename(pot.params, "_w")
+    cmap = rename(pot.constant_symbols, "_c")
+    umap = rename(pot.direction_symbols, "_u")
+    sub = {**wmap, **cmap, **umap}
+    unpack = [f"{wmap[p]} = w[{i}]" for i, p in enumerate(pot.params)]
+    unpack += [f"{cmap[s]} = c[{k}]" for k, s in enumerate(pot.constant_symbols)]
+    u_unpack = [f"{umap[s]} = u[{i}]" for i, s in enumerate(pot.direction_symbols)]
+
+    def x(e: sp.Expr) -> sp.Expr:
+        return sp.sympify(e).xreplace(sub)
+
+    grad = pot.gradient()
+    hess = pot.hessian()
+    third = pot.third_contraction()
+    parts = [
+        module_header(
+            f"potential {pot.name or ''}".strip(),
+            backend_name,
+            [
+                f"L = {pot.expr}",
+                f"params = {[p.name for p in pot.params]}",
+                f"constants = {[c.name for c in pot.constants]}",
+            ],
+        ),
+        f"DIM = {n}\n",
+        emit_function("loss", ["w", "c"], unpack, [], returns=x(pot.expr)),
+        emit_function("grad", ["w", "c", "out"], unpack, [(f"out[{i}]", x(grad[i])) for i in range(n)]),
+        emit_function(
+            "hess",
+            ["w", "c", "out"],
+            unpack,
+            [(f"out[{i}, {j}]", x(hess[i, j])) for i in range(n) for j in range(i, n)],
+            epilogue=[f"out[{j}, {i}] = out[{i}, {j}]" for i in range(n) for j in range(i + 1, n)],
+        ),
+        emit_function(
+            "third", ["w", "u", "c", "out"], [*unpack, *u_unpack], [(f"out[{i}]", x(third[i])) for i in range(n)]
+        ),
+    ]
+    if n == 1:
+        parts.append(emit_function("sharp", ["w", "c"], unpack, [], returns=x(hess[0, 0])))
+    elif n == 2:
+        a, b, d = hess[0, 0], hess[0, 1], hess[1, 1]
+        top = (a + d) / 2 + sp.sqrt(((a - d) / 2) ** 2 + b**2)
+        parts.append(emit_function("sharp", ["w", "c"], unpack, [], returns=x(top)))
+    else:
+        parts.append(
+            "@jit\ndef sharp(w, c):\n"
+            f"    h = np.empty(({n}, {n}))\n"
+            "    hess(w, c, h)\n"
+            "    return np.linalg.eigvalsh(h)[-1]\n"
+        )
+    return "\n\n".join(parts)
+
+
+@dataclass
+class CompiledPotential:
+    """The compiled kernels of a :class:`Potential` and where they came from.
+
+    Attributes:
+        potential: the symbolic potential (the expression the kernels came from).
+        module: the generated module; ``module.__file__`` is its source on disk.
+        backend: ``"numba"`` or ``"python"``.
+        load_seconds: time to generate and import the module.
+    """
+
+    potential: Potential
+    module: ModuleType
+    backend: str
+    load_seconds: float
+    _compiled: bool = field(default=False, repr=False)
+
+    @property
+    def source(self) -> str:
+        """The generated source code."""
+        with open(self.module.__file__) as fh:  # type: ignore[arg-type]
+            return fh.read()
+
+    def constants(self, overrides: dict[str, float] | None = None) -> np.ndarray:
+        """The constants array the kernels take, from the potential's values and ``overrides``."""
+        return np.array(self.potential.constant_values(overrides), dtype=np.float64)
+
+    def _call(self, fname: str, *args: Any) -> Any:
+        try:
+            return getattr(self.module, fname)(*args)
+        except Exception as exc:
+            if type(exc).__module__.startswith("numba"):
+                first = str(exc).strip().splitlines()[0]
+                raise CompilationError(f"numba cannot compile {fname} of {self.potential.expr}: {first}") from None
+            raise
+
+    def loss(self, w: np.ndarray, c: np.ndarray) -> float:
+        """:math:`L(w)`."""
+        return float(self._call("loss", np.asarray(w, dtype=np.float64), c))
+
+    def grad(self, w: np.ndarray, c: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla L(w)` as a new array."""
+        out = np.empty(self.potential.dim)
+        self._call("grad", np.asarray(w, dtype=np.float64), c, out)
+        return out
+
+    def hess(self, w: np.ndarray, c: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla^2 L(w)` as a new array."""
+        n = self.potential.dim
+        out = np.empty((n, n))
+        self._call("hess", np.asarray(w, dtype=np.float64), c, out)
+        return out
+
+    def sharpness(self, w: np.ndarray, c: np.ndarray) -> float:
+        r"""Top Hessian eigenvalue :math:`S(w) = \lambda_{\max}(\nabla^2 L(w))`."""
+        return float(self._call("sharp", np.asarray(w, dtype=np.float64), c))
+
+    def third(self, w: np.ndarray, u: np.ndarray, c: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla^3 L(w)[u, u]`."""
+        out = np.empty(self.potential.dim)
+        self._call("third", np.asarray(w, dtype=np.float64), np.asarray(u, dtype=np.float64), c, out)
+        return out
+
+    def warm(self) -> None:
+        """Compile every kernel now (first call), turning numba typing errors into clear errors."""
+        if self._compiled:
+            return
+        n = self.potential.dim
+        w = np.zeros(n)
+        c = np.zeros(len(self.potential.constants))
+        for fname, args in [
+            ("loss", (w, c)),
+            ("grad", (w, c, np.empty(n))),
+            ("hess", (w, c, np.empty((n, n)))),
+            ("sharp", (w, c)),
+            ("third", (w, w, c, np.empty(n))),
+        ]:
+            self._call(fname, *args)
+        self._compiled = True
+
+
+_MEMO: dict[tuple[str, str], CompiledPotential] = {}
+
+
+def compile_potential(pot: Potential, backend_name: str | None = None) -> CompiledPotential:
+    """Generate, cache and import the kernels of ``pot`` (memoized per process).
+
+    Args:
+        pot: the potential.
+        backend_name: ``"numba"`` or ``"python"``; default from :func:`backend`
+            (``EOSTHEORY_DISABLE_NUMBA=1`` selects the pure-Python/numpy fallback).
+
+    Raises:
+        CompilationError: the expression uses a function that cannot be compiled.
+    """
+    be = backend_name or backend()
+    memo_key = (pot.key, be)
+    if memo_key in _MEMO:
+        return _MEMO[memo_key]
+    t0 = time.perf_counter()
+    src = potential_source(pot, be)
+    module = load_source_module("eos_pot", src)
+    cp = CompiledPotential(pot, module, be, time.perf_counter() - t0)
+    _MEMO[memo_key] = cp
+    return cp

@@ -1,0 +1,341 @@
+"""Run an explicit optimizer on a potential with the compiled (numba) loop."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eostheory._validate import finite_float, finite_vector, positive_int
+from eostheory.compile._cache import load_source_module
+from eostheory.compile._kernels import CompiledPotential, compile_potential
+from eostheory.compile._step import run_module_source
+from eostheory.optimizers._defs import Optimizer, get_optimizer
+from eostheory.symbolic.potential import Potential, as_potential
+
+__all__ = ["STATUSES", "RunConfig", "RunResult", "detect_period", "run"]
+
+#: Run statuses: ``converged`` (gradient below ``gtol`` or a fixed point reached),
+#: ``oscillating`` (a cycle of period >= 2 detected), ``diverged`` (overflow: stopped at the
+#: last finite iterate), ``max_steps`` (none of these within the step budget).
+STATUSES = ("converged", "oscillating", "diverged", "max_steps")
+
+_MAXABS = 1e100  # an iterate beyond this is treated as divergence (loss ~ w^k overflows soon after)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run (config is data; kernels are functions)."""
+
+    potential: str
+    params: tuple[str, ...]
+    constants: dict[str, float]
+    optimizer: str
+    update: tuple[str, ...]
+    hyperparameters: dict[str, float]
+    x0: tuple[float, ...]
+    steps: int
+    record_every: int
+    gtol: float
+
+
+@dataclass
+class RunResult:
+    """What a run returns: status, recorded arrays, final and averaged state.
+
+    Attributes:
+        config: the :class:`RunConfig`.
+        status: one of :data:`STATUSES`.
+        period: detected period when ``status == "oscillating"``, else 1 (converged) or 0.
+        steps: optimizer steps taken.
+        t, params, loss, sharpness: records every ``record_every`` steps plus the final one.
+        final: ``{"params", "loss", "sharpness"}`` at the last (finite) iterate.
+        average: the same, averaged over the last 10% of the steps (an even number of
+            steps, so a 2-cycle averages exactly); ``window`` gives its length.
+        work: counters (``steps``, ``gradients``, ``hessians``).
+        message: a human-readable sentence about the status.
+    """
+
+    config: RunConfig
+    status: str
+    period: int
+    steps: int
+    t: np.ndarray
+    params: np.ndarray
+    loss: np.ndarray
+    sharpness: np.ndarray
+    final: dict[str, Any]
+    average: dict[str, Any]
+    work: dict[str, int]
+    message: str
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def eta(self) -> float:
+        """The learning rate η."""
+        return self.config.hyperparameters["eta"]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary (no arrays)."""
+        return {
+            "status": self.status,
+            "period": self.period,
+            "message": self.message,
+            "steps": self.steps,
+            "final": self.final,
+            "average": self.average,
+            "threshold_2_over_eta": 2.0 / self.eta,
+            "work": self.work,
+            "seconds": self.seconds,
+            "config": asdict(self.config),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json``, ``result.json`` and ``arrays.npz`` into ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+        (d / "result.json").write_text(json.dumps(self.summary(), indent=2))
+        np.savez(d / "arrays.npz", t=self.t, params=self.params, loss=self.loss, sharpness=self.sharpness)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> RunResult:
+        """Read a run directory written by :meth:`save`."""
+        d = Path(directory)
+        cfg = RunConfig(
+            **{
+                k: tuple(v) if isinstance(v, list) else v
+                for k, v in json.loads((d / "config.json").read_text()).items()
+            }
+        )
+        summ = json.loads((d / "result.json").read_text())
+        arr = np.load(d / "arrays.npz")
+        return cls(
+            cfg,
+            summ["status"],
+            summ["period"],
+            summ["steps"],
+            arr["t"],
+            arr["params"],
+            arr["loss"],
+            arr["sharpness"],
+            summ["final"],
+            summ["average"],
+            summ["work"],
+            summ["message"],
+            summ.get("seconds", 0.0),
+        )
+
+
+def detect_period(tail: np.ndarray, *, max_period: int = 32, rtol: float = 1e-9) -> int:
+    """Smallest period ``p`` with ``w_{t} = w_{t-p}`` (to ``rtol``) over the tail, or 0.
+
+    ``tail`` holds the last iterates in time order (shape ``(m, n)``); at least two full
+    periods must fit in it.  Period 1 means a fixed point.
+    """
+    m = tail.shape[0]
+    scale = 1.0 + float(np.max(np.abs(tail))) if m else 1.0
+    for p in range(1, max_period + 1):
+        if m < 2 * p + 1:
+            break
+        if float(np.max(np.abs(tail[p:] - tail[:-p]))) <= rtol * scale:
+            return p
+    return 0
+
+
+_RUN_MEMO: dict[tuple[str, str, str], Any] = {}
+
+
+def _run_module(cp: CompiledPotential, opt: Optimizer) -> Any:
+    key = (cp.module.__name__, str(opt.rule), cp.backend)
+    mod = _RUN_MEMO.get(key)
+    if mod is None:
+        mod = load_source_module("eos_run", run_module_source(cp.module.__name__, opt.rule, cp.backend))
+        _RUN_MEMO[key] = mod
+    return mod
+
+
+def _point(cp: CompiledPotential, w: np.ndarray, c: np.ndarray) -> dict[str, Any]:
+    loss = cp.loss(w, c)
+    sharp = cp.sharpness(w, c)
+    return {
+        "params": [float(x) for x in w],
+        "loss": loss if math.isfinite(loss) else None,
+        "sharpness": sharp if math.isfinite(sharp) else None,
+    }
+
+
+def run(
+    potential: Potential | str,
+    optimizer: Optimizer | str = "gd",
+    *,
+    x0: Sequence[float] | np.ndarray,
+    steps: int,
+    eta: float,
+    beta: float | None = None,
+    hyper: Mapping[str, float] | None = None,
+    constants: Mapping[str, float] | None = None,
+    params: Sequence[str] | None = None,
+    record_every: int | None = None,
+    gtol: float = 1e-12,
+    tail: int = 256,
+) -> RunResult:
+    r"""Run an explicit optimizer on a potential and classify the outcome.
+
+    The loop is compiled with numba from the potential's symbolic gradient and the
+    optimizer's update rule (both cached on disk).  It records :math:`(t, w_t, L(w_t),
+    S(w_t))` every ``record_every`` steps, where :math:`S = \lambda_{\max}(\nabla^2 L)`
+    is the sharpness, and stops on convergence (:math:`\|\nabla L\| \le` ``gtol``) or
+    divergence (a non-finite gradient or an iterate beyond 1e100, keeping the last finite
+    iterate).  Otherwise the last ``tail`` iterates are scanned for a cycle.
+
+    Args:
+        potential: a :class:`Potential`, a toy name or a formula.
+        optimizer: an :class:`Optimizer` or its name (``gd``, ``heavy-ball``, …).
+        x0: the starting point.
+        steps: the step budget.
+        eta: the learning rate :math:`\eta > 0`.
+        beta: momentum :math:`\beta \in [0, 1)` for optimizers that have one.
+        hyper: other hyperparameters by name.
+        constants: values of the potential's constants (override its defaults).
+        params: parameter order when ``potential`` is a formula.
+        record_every: record stride (default: about 1000 records per run).
+        gtol: gradient-norm tolerance for convergence.
+        tail: number of final iterates kept for cycle detection.
+
+    Returns:
+        A :class:`RunResult`.
+
+    Raises:
+        EosInputError: invalid η, β, ``x0`` length, non-finite inputs, unknown names.
+
+    Examples:
+        >>> r = run("quartic", "gd", x0=[0.1], steps=2000, eta=2.5, constants={"S": 1, "Q": 1})
+        >>> r.status, r.period
+        ('oscillating', 2)
+        >>> abs(abs(r.final["params"][0]) - (1 - 2 / 2.5) ** 0.5) < 1e-8
+        True
+    """
+    pot = as_potential(potential, params=params, constants=None)
+    opt = get_optimizer(optimizer)
+    c = np.array(pot.constant_values(constants), dtype=np.float64)
+    hvals = opt.hyperparameter_values(eta=eta, beta=beta, **dict(hyper or {}))
+    w = finite_vector("x0", x0, pot.dim)
+    steps = positive_int("steps", steps)
+    stride = positive_int("record_every", record_every) if record_every is not None else max(1, steps // 1000)
+    gtol = finite_float("gtol", gtol)
+    tail = max(8, positive_int("tail", tail))
+    cp = compile_potential(pot)
+    try:
+        cp.warm()
+    except Exception:
+        raise
+    mod = _run_module(cp, opt)
+
+    window = max(2, (steps // 10) // 2 * 2)
+    avg_start = steps - window
+    n = pot.dim
+    nrec = steps // stride + 1
+    rec_t = np.zeros(nrec, dtype=np.int64)
+    rec_w = np.zeros((nrec, n))
+    rec_loss = np.zeros(nrec)
+    rec_sharp = np.zeros(nrec)
+    tail_w = np.zeros((min(tail, steps), n))
+    sums = np.zeros(n + 2)
+    state = np.zeros((len(opt.state), n))
+    h = np.array(hvals, dtype=np.float64)
+    t0 = time.perf_counter()
+    taken, code, nr, navg = mod.run_loop(
+        w, state, c, h, steps, stride, avg_start, gtol, _MAXABS, rec_t, rec_w, rec_loss, rec_sharp, tail_w, sums
+    )
+    seconds = time.perf_counter() - t0
+
+    # the tail in time order, ending with the final iterate
+    k = min(taken, tail_w.shape[0])
+    order = [(taken - k + i) % tail_w.shape[0] for i in range(k)]
+    tail_seq = np.vstack([tail_w[order], w[None, :]]) if code != 2 else tail_w[order]
+
+    status, period = "max_steps", 0
+    if code == 2:
+        status = "diverged"
+        # the final iterate must have a finite loss; walk back through the tail if needed
+        for i in range(tail_seq.shape[0] - 1, -1, -1):
+            if math.isfinite(cp.loss(tail_seq[i], c)) and math.isfinite(cp.sharpness(tail_seq[i], c)):
+                w = tail_seq[i].copy()
+                break
+        message = f"diverged at step {taken}: the iterates overflowed; reporting the last finite iterate"
+    elif code == 1:
+        status, period = "converged", 1
+        message = f"converged in {taken} steps (gradient norm <= {gtol:g})"
+    else:
+        period = detect_period(tail_seq)
+        if period == 1:
+            status, message = "converged", f"converged to a fixed point within {taken} steps"
+        elif period >= 2:
+            status, message = "oscillating", f"settled on a period-{period} cycle"
+        else:
+            message = f"no convergence or cycle detected in {taken} steps"
+
+    final = _point(cp, w, c)
+    if navg > 0 and code == 0:
+        average = {
+            "params": [float(x) for x in sums[:n] / navg],
+            "loss": float(sums[n] / navg),
+            "sharpness": float(sums[n + 1] / navg),
+            "window": int(navg),
+        }
+    else:  # stopped early: average over the last iterates seen
+        seq = tail_seq[-max(1, min(len(tail_seq), max(2, taken // 10))) :]
+        losses = [cp.loss(x, c) for x in seq]
+        sharps = [cp.sharpness(x, c) for x in seq]
+        ok = np.isfinite(losses) & np.isfinite(sharps)
+        seq = seq[ok] if ok.any() else w[None, :]
+        average = {
+            "params": [float(x) for x in seq.mean(axis=0)],
+            "loss": float(np.mean(np.asarray(losses)[ok])) if ok.any() else final["loss"],
+            "sharpness": float(np.mean(np.asarray(sharps)[ok])) if ok.any() else final["sharpness"],
+            "window": len(seq),
+        }
+
+    t_arr = np.append(rec_t[:nr], taken)
+    w_arr = np.vstack([rec_w[:nr], w[None, :]])
+    loss_arr = np.append(rec_loss[:nr], final["loss"] if final["loss"] is not None else np.nan)
+    sharp_arr = np.append(rec_sharp[:nr], final["sharpness"] if final["sharpness"] is not None else np.nan)
+    keep = np.isfinite(loss_arr) & np.isfinite(sharp_arr) & np.all(np.isfinite(w_arr), axis=1)
+
+    config = RunConfig(
+        potential=pot.name or str(pot.expr),
+        params=tuple(p.name for p in pot.params),
+        constants={s.name: v for s, v in zip(pot.constants, c.tolist(), strict=True)},
+        optimizer=opt.name,
+        update=tuple(opt.update),
+        hyperparameters={hs.name: v for hs, v in zip(opt.hyperparameters, hvals, strict=True)},
+        x0=tuple(float(x) for x in np.asarray(x0, dtype=float).reshape(-1)),
+        steps=steps,
+        record_every=stride,
+        gtol=gtol,
+    )
+    work = {"steps": int(taken), "gradients": int(taken) + (0 if code == 0 else 1), "hessians": int(nr + navg)}
+    return RunResult(
+        config,
+        status,
+        period,
+        int(taken),
+        t_arr[keep],
+        w_arr[keep],
+        loss_arr[keep],
+        sharp_arr[keep],
+        final,
+        average,
+        work,
+        message,
+        seconds,
+    )
