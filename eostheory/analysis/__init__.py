@@ -1,0 +1,1 @@
+"""Reports and plots (the only place that imports matplotlib)."""

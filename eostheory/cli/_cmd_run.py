@@ -1,0 +1,67 @@
+"""``eostheory run``: an explicit optimizer on a potential, with sharpness tracking."""
+
+from __future__ import annotations
+
+import argparse
+
+from eostheory.cli._common import add_output_args, add_potential_args, emit_json, parse_floats, resolve_potential
+
+NAME = "run"
+HELP = "run an explicit optimizer (GD, momentum, …) on a potential and classify the outcome"
+DESCRIPTION = (
+    "Run an explicit optimizer on a symbolic potential with the compiled (numba) loop. "
+    "Records parameters, loss and sharpness (top Hessian eigenvalue); reports the status "
+    "(converged, oscillating with its period, diverged, max_steps), the final state and the "
+    "average over the last 10%% of steps."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from eostheory.optimizers import OPTIMIZERS
+
+    add_potential_args(p)
+    p.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS), help="update rule (default gd)")
+    p.add_argument("--eta", type=str, required=True, help="learning rate > 0")
+    p.add_argument("--beta", type=str, default=None, help="momentum in [0, 1) (momentum optimizers; default 0.9)")
+    p.add_argument("--x0", required=True, metavar="a,b", help="starting point, comma-separated")
+    p.add_argument("--steps", type=str, default="10000", help="number of steps (default 10000)")
+    p.add_argument("--record-every", type=str, default=None, help="record stride (default steps/1000)")
+    add_output_args(p)
+
+
+def execute(args: argparse.Namespace) -> int:
+    from eostheory._validate import finite_float, positive_int
+    from eostheory.optimizers import run
+
+    pot = resolve_potential(args)
+    eta = finite_float("eta", args.eta)
+    beta = None if args.beta is None else finite_float("beta", args.beta)
+    result = run(
+        pot,
+        args.optimizer,
+        x0=parse_floats(args.x0, "--x0"),
+        steps=positive_int("steps", args.steps),
+        eta=eta,
+        beta=beta,
+        record_every=None if args.record_every is None else positive_int("record-every", args.record_every),
+    )
+    summary = result.summary()
+    if args.out:
+        from eostheory.analysis.plots import plot_run
+
+        d = result.save(args.out)
+        plot_run(result, d / "run.png")
+        summary["out"] = str(d)
+    if args.json:
+        emit_json(summary)
+    else:
+        f, a = result.final, result.average
+        print(f"potential  {pot}")
+        print(f"optimizer  {result.config.optimizer}: {'; '.join(result.config.update)}")
+        print(f"           {result.config.hyperparameters}, 2/eta = {2 / eta:.6g}")
+        print(f"status     {result.status} ({result.message})")
+        print(f"final      params={f['params']} loss={f['loss']} sharpness={f['sharpness']}")
+        print(f"average    params={a['params']} loss={a['loss']} sharpness={a['sharpness']} (last {a['window']} steps)")
+        if args.out:
+            print(f"wrote      {summary['out']}")
+    return 0
