@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from eostheory._errors import CompilationError
+from eostheory._errors import CompilationError, EosInputError
 from eostheory.compile._cache import load_source_module
 from eostheory.compile._codegen import backend, emit_function, module_header, rename
 from eostheory.symbolic.potential import Potential
@@ -150,7 +150,10 @@ class CompiledPotential:
             return
         n = self.potential.dim
         w = np.zeros(n)
-        c = np.zeros(len(self.potential.constants))
+        try:
+            c = self.constants()
+        except EosInputError:  # constants left symbolic: any numbers type-check the kernels
+            c = np.zeros(len(self.potential.constants))
         for fname, args in [
             ("loss", (w, c)),
             ("grad", (w, c, np.empty(n))),
@@ -181,7 +184,9 @@ def compile_potential(pot: Potential, backend_name: str | None = None) -> Compil
     if memo_key in _MEMO:
         return _MEMO[memo_key]
     t0 = time.perf_counter()
-    src = potential_source(pot, be)
+    # any model that generates its own kernel module (same contract) plugs in here,
+    # e.g. symbolic networks whose data are summed inside the kernel
+    src = pot.kernel_source(be) if hasattr(pot, "kernel_source") else potential_source(pot, be)
     module = load_source_module("eos_pot", src)
     cp = CompiledPotential(pot, module, be, time.perf_counter() - t0)
     _MEMO[memo_key] = cp

@@ -314,7 +314,7 @@ def run(
     config = RunConfig(
         potential=pot.name or str(pot.expr),
         params=tuple(p.name for p in pot.params),
-        constants={s.name: v for s, v in zip(pot.constants, c.tolist(), strict=True)},
+        constants={s.name: v for s, v in zip(pot.constants, c.tolist(), strict=False)},
         optimizer=opt.name,
         update=tuple(opt.update),
         hyperparameters={hs.name: v for hs, v in zip(opt.hyperparameters, hvals, strict=True)},

@@ -235,7 +235,7 @@ def as_potential(
     """
     from eostheory.symbolic.library import TOYS, toy
 
-    if isinstance(spec, Potential):
+    if isinstance(spec, Potential) or hasattr(spec, "kernel_source"):
         pot = spec
         if constants:
             pot = pot.with_constants(**constants)
