@@ -83,14 +83,7 @@ def resolve_potential(args: argparse.Namespace) -> Any:
 
     consts = parse_assignments(args.set_)
     params = parse_names(args.params)
-    from eostheory.symbolic.library import TOYS
-
-    if args.potential.strip() in TOYS:
-        return as_potential(args.potential, params=params, constants=consts)
-    # a formula: names given by --set are constants, the rest parameters
-    from eostheory.symbolic import Potential
-
-    return Potential(args.potential, params=params, constants=consts)
+    return as_potential(args.potential, params=params, constants=consts)
 
 
 def jsonable(x: Any) -> Any:
