@@ -38,6 +38,8 @@ def plot_run(result: Any, path: str | Path, threshold: float | None = None, labe
     ax2.plot(t, result.sharpness, lw=1, label="sharpness $S(w_t)$")
     ax2.axhline(thr, ls="--", color="k", label=f"threshold {thr:.4g}")
     ax2.set_xlabel("step")
+    if t.size and t[-1] > 1000:  # show the transient and the long run on one axis
+        ax2.set_xscale("symlog", linthresh=100)
     ax2.set_ylabel("sharpness")
     ax2.legend(loc="best")
     fig.tight_layout()

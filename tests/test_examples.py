@@ -1,0 +1,42 @@
+"""Every worked example runs in its quick mode (examples are tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "worked_examples").glob("*.py"))
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_quick(path: Path, tmp_path: Path) -> None:
+    if path.stem.startswith("torch_"):
+        pytest.importorskip("torch")
+    mod = _load(path)
+    mod.main(["--quick", "--out", str(tmp_path)])
+    assert any(tmp_path.rglob("*.png")), "the example saved no figure"
+
+
+def test_gd_example_numbers(tmp_path: Path) -> None:
+    """The quick self-stabilization example reproduces 1 + y² = 2/η and x² = (2 − y)/y."""
+    rows = _load(EXAMPLES[[p.stem for p in EXAMPLES].index("gd_edge_of_stability")]).main(
+        ["--quick", "--out", str(tmp_path)]
+    )
+    cyc = [r for r in rows if r["status"] == "oscillating"]
+    assert len(cyc) == 2
+    for r in cyc:
+        assert abs(r["1+y^2"] - 2 / r["eta"]) < 1e-6
+        assert abs(r["x^2"] - (2 - r["y"]) / r["y"]) < 1e-6
+    assert rows[-1]["status"] == "diverged"
