@@ -11,6 +11,7 @@ from eostheory._errors import CompilationError, EosInputError
 from eostheory.compile import compile_potential
 from eostheory.optimizers import OPTIMIZERS, Optimizer, RunResult, get_optimizer, register_optimizer, run
 from eostheory.symbolic import TOYS, Potential, UpdateRule, as_potential, parse_formula, toy
+from eostheory.symbolic.stability import flip_bifurcation, matrix_stability, mean_square, thresholds
 
 __version__ = "0.1.0"
 
@@ -26,9 +27,13 @@ __all__ = [
     "__version__",
     "as_potential",
     "compile_potential",
+    "flip_bifurcation",
     "get_optimizer",
+    "matrix_stability",
+    "mean_square",
     "parse_formula",
     "register_optimizer",
     "run",
+    "thresholds",
     "toy",
 ]
