@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EosInputError as exc:
         print(f"eostheory {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `eostheory thresholds gd | head -3`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
