@@ -1,0 +1,104 @@
+r"""Real networks in PyTorch: curvature and training at the edge of stability (optional extra).
+
+Install with ``pip install 'eostheory[torch]'``.  ``import eostheory`` never imports torch;
+this subpackage does.  Everything runs on the CPU or on CUDA (``device="auto"`` picks
+CUDA when present), in float32 or float64.
+
+- :class:`NetworkObjective` / :class:`FunctionObjective`: a loss as a function of one flat
+  parameter vector; :class:`HessianOperator`: Hessian-vector products through one
+  gradient graph, the third-derivative contraction :math:`\nabla(u^\top Hu)` with a
+  finite-difference guard, the dense Hessian for references.
+- :func:`top_eigenpairs` (Lanczos in torch, scipy ``eigsh``, power iteration, dense),
+  :class:`EigenTracker` (warm starts along a trajectory), :func:`batch_sharpness`,
+  :func:`gni`.
+- :func:`mlp`, :func:`cnn`, :func:`build_model`; :func:`digits`, :func:`gaussian_mixture`,
+  :func:`teacher_student`, :func:`chebyshev`, :func:`from_arrays`, :func:`load_npz`.
+- :class:`TorchStep`: an optimizer's update rule (the single definition in
+  :mod:`eostheory.optimizers`) evaluated on tensors; :func:`train` and :func:`resume`.
+
+Examples:
+    >>> import eostheory.torch as et
+    >>> data = et.digits(n=200)
+    >>> r = et.train("mlp", data, eta=0.1, steps=20, track="sharpness", track_every=10, device="cpu")
+    >>> r.status, len(r.series["sharpness"]), r.threshold
+    ('completed', 3, 20.0)
+"""
+
+from eostheory.torch._backend import TORCH_MISSING, require_torch, resolve_device, resolve_dtype
+
+require_torch()
+
+from eostheory.torch._curvature import (  # noqa: E402
+    EIG_METHODS,
+    Eigenpairs,
+    EigenTracker,
+    MonteCarloEstimate,
+    batch_sharpness,
+    gni,
+    sharpness,
+    top_eigenpairs,
+)
+from eostheory.torch._data import (  # noqa: E402
+    DATASETS,
+    Dataset,
+    chebyshev,
+    digits,
+    from_arrays,
+    gaussian_mixture,
+    get_dataset,
+    load_npz,
+    teacher_student,
+)
+from eostheory.torch._models import ACTIVATIONS, MODELS, build_model, cnn, mlp  # noqa: E402
+from eostheory.torch._objective import (  # noqa: E402
+    FunctionObjective,
+    HessianOperator,
+    NetworkObjective,
+    Objective,
+    ThirdDerivativeCheck,
+    Work,
+    mse_loss,
+)
+from eostheory.torch._rules import TorchStep  # noqa: E402
+from eostheory.torch._train import TRACKABLE, TrainConfig, TrainResult, resume, train  # noqa: E402
+
+__all__ = [
+    "ACTIVATIONS",
+    "DATASETS",
+    "EIG_METHODS",
+    "MODELS",
+    "TORCH_MISSING",
+    "TRACKABLE",
+    "Dataset",
+    "EigenTracker",
+    "Eigenpairs",
+    "FunctionObjective",
+    "HessianOperator",
+    "MonteCarloEstimate",
+    "NetworkObjective",
+    "Objective",
+    "ThirdDerivativeCheck",
+    "TorchStep",
+    "TrainConfig",
+    "TrainResult",
+    "Work",
+    "batch_sharpness",
+    "build_model",
+    "chebyshev",
+    "cnn",
+    "digits",
+    "from_arrays",
+    "gaussian_mixture",
+    "get_dataset",
+    "gni",
+    "load_npz",
+    "mlp",
+    "mse_loss",
+    "resolve_device",
+    "resolve_dtype",
+    "resume",
+    "sharpness",
+    "teacher_student",
+    "top_eigenpairs",
+    "train",
+]
