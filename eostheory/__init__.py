@@ -11,6 +11,7 @@ from eostheory._errors import CompilationError, EosInputError
 from eostheory.compile import compile_potential
 from eostheory.optimizers import OPTIMIZERS, Optimizer, RunResult, get_optimizer, register_optimizer, run
 from eostheory.symbolic import TOYS, Potential, UpdateRule, as_potential, parse_formula, toy
+from eostheory.symbolic.nets import SymbolicNet, linear_chain, two_layer, two_layer_linear
 from eostheory.symbolic.stability import flip_bifurcation, matrix_stability, mean_square, thresholds
 
 __version__ = "0.1.0"
@@ -23,12 +24,14 @@ __all__ = [
     "Optimizer",
     "Potential",
     "RunResult",
+    "SymbolicNet",
     "UpdateRule",
     "__version__",
     "as_potential",
     "compile_potential",
     "flip_bifurcation",
     "get_optimizer",
+    "linear_chain",
     "matrix_stability",
     "mean_square",
     "parse_formula",
@@ -36,4 +39,6 @@ __all__ = [
     "run",
     "thresholds",
     "toy",
+    "two_layer",
+    "two_layer_linear",
 ]

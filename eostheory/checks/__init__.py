@@ -53,6 +53,7 @@ class Check:
 
 
 _REGISTRY: list[Check] = []
+_DISCOVERED = False
 
 
 def check(group: str, *, full_only: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -78,16 +79,23 @@ def close(name: str, value: float, expected: float, tol: float, *, rel: bool = F
 
 
 def _discover() -> None:
+    global _DISCOVERED
     import eostheory.checks as pkg
 
-    for info in pkgutil.iter_modules(pkg.__path__):
+    order = ["_optimizers", "_stability", "_flows", "_nets", "_torch"]  # pipeline order; others after
+    mods = sorted(
+        pkgutil.iter_modules(pkg.__path__), key=lambda i: (order.index(i.name) if i.name in order else 99, i.name)
+    )
+    for info in mods:
         if info.name.startswith("_"):
             importlib.import_module(f"{pkg.__name__}.{info.name}")
+    _DISCOVERED = True
 
 
 def registry() -> list[Check]:
-    """All registered checks (modules discovered on first call)."""
-    if not _REGISTRY:
+    """All registered checks (every ``_*.py`` module of this package is imported on first call,
+    even if some were imported directly before)."""
+    if not _DISCOVERED:
         _discover()
     return list(_REGISTRY)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eostheory.cli._common import add_output_args, add_potential_args, emit_json, parse_floats, resolve_potential
+from eostheory.cli._common import add_output_args, add_potential_args, emit_json, resolve_potential, resolve_x0
 
 NAME = "run"
 HELP = "run an explicit optimizer (GD, momentum, …) on a potential and classify the outcome"
@@ -23,10 +23,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS), help="update rule (default gd)")
     p.add_argument("--eta", type=str, required=True, help="learning rate > 0")
     p.add_argument("--beta", type=str, default=None, help="momentum in [0, 1) (momentum optimizers; default 0.9)")
-    p.add_argument("--x0", required=True, metavar="a,b", help="starting point, comma-separated")
+    p.add_argument(
+        "--x0",
+        metavar="a,b",
+        help="starting point, comma-separated (required for a potential; "
+        "with --net the default is a seeded random initialization)",
+    )
     p.add_argument("--steps", type=str, default="10000", help="number of steps (default 10000)")
     p.add_argument("--record-every", type=str, default=None, help="record stride (default steps/1000)")
     add_output_args(p)
+
+
+def _threshold(optimizer: str, hyper: dict[str, float]) -> float | None:
+    """The optimizer's linear-stability threshold at these hyperparameters (None if not linear)."""
+    from eostheory._errors import EosInputError
+    from eostheory.symbolic.stability import thresholds
+
+    try:
+        return float(thresholds(optimizer).value(**hyper))
+    except EosInputError:  # e.g. sign or normalized steps: no linear threshold
+        return None
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -39,18 +55,20 @@ def execute(args: argparse.Namespace) -> int:
     result = run(
         pot,
         args.optimizer,
-        x0=parse_floats(args.x0, "--x0"),
+        x0=resolve_x0(args, pot),
         steps=positive_int("steps", args.steps),
         eta=eta,
         beta=beta,
         record_every=None if args.record_every is None else positive_int("record-every", args.record_every),
     )
     summary = result.summary()
+    threshold = _threshold(args.optimizer, result.config.hyperparameters)
+    summary["threshold"] = threshold
     if args.out:
         from eostheory.analysis.plots import plot_run
 
         d = result.save(args.out)
-        plot_run(result, d / "run.png")
+        plot_run(result, d / "run.png", threshold=threshold)
         summary["out"] = str(d)
     if args.json:
         emit_json(summary)
@@ -58,7 +76,8 @@ def execute(args: argparse.Namespace) -> int:
         f, a = result.final, result.average
         print(f"potential  {pot}")
         print(f"optimizer  {result.config.optimizer}: {'; '.join(result.config.update)}")
-        print(f"           {result.config.hyperparameters}, 2/eta = {2 / eta:.6g}")
+        thr = f", threshold lam* = {threshold:.6g}" if threshold is not None else ""
+        print(f"           {result.config.hyperparameters}, 2/eta = {2 / eta:.6g}{thr}")
         print(f"status     {result.status} ({result.message})")
         print(f"final      params={f['params']} loss={f['loss']} sharpness={f['sharpness']}")
         print(f"average    params={a['params']} loss={a['loss']} sharpness={a['sharpness']} (last {a['window']} steps)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -182,7 +183,9 @@ def compile_potential(pot: Potential, backend_name: str | None = None) -> Compil
     be = backend_name or backend()
     memo_key = (pot.key, be)
     if memo_key in _MEMO:
-        return _MEMO[memo_key]
+        cp = _MEMO[memo_key]
+        # same code, maybe other constant values or data: keep the kernels, bind this model
+        return cp if cp.potential is pot else dataclasses.replace(cp, potential=pot)
     t0 = time.perf_counter()
     # any model that generates its own kernel module (same contract) plugs in here,
     # e.g. symbolic networks whose data are summed inside the kernel
