@@ -9,6 +9,7 @@
 
 from eostheory._errors import CompilationError, EosInputError
 from eostheory.compile import compile_potential
+from eostheory.flows import FLOWS, Flow, FlowResult, get_flow, solve_flow
 from eostheory.optimizers import OPTIMIZERS, Optimizer, RunResult, get_optimizer, register_optimizer, run
 from eostheory.symbolic import TOYS, Potential, UpdateRule, as_potential, parse_formula, toy
 from eostheory.symbolic.nets import SymbolicNet, linear_chain, two_layer, two_layer_linear
@@ -16,11 +17,27 @@ from eostheory.symbolic.stability import flip_bifurcation, matrix_stability, mea
 
 __version__ = "0.1.0"
 
+#: ``eos.solve(potential, flow, ...)``: integrate a continuous-time model (alias of ``solve_flow``).
+solve = solve_flow
+
+
+def compare(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run GD and continuous-time models from one start and compare them (see
+    :func:`eostheory.analysis.compare.compare`; imported lazily so that ``import eostheory``
+    does not import matplotlib)."""
+    from eostheory.analysis.compare import compare as _compare
+
+    return _compare(*args, **kwargs)
+
+
 __all__ = [
+    "FLOWS",
     "OPTIMIZERS",
     "TOYS",
     "CompilationError",
     "EosInputError",
+    "Flow",
+    "FlowResult",
     "Optimizer",
     "Potential",
     "RunResult",
@@ -28,8 +45,10 @@ __all__ = [
     "UpdateRule",
     "__version__",
     "as_potential",
+    "compare",
     "compile_potential",
     "flip_bifurcation",
+    "get_flow",
     "get_optimizer",
     "linear_chain",
     "matrix_stability",
@@ -37,6 +56,8 @@ __all__ = [
     "parse_formula",
     "register_optimizer",
     "run",
+    "solve",
+    "solve_flow",
     "thresholds",
     "toy",
     "two_layer",

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-# the torch examples have their own tests with stronger assertions (tests/test_torch_examples.py)
+# the torch and flow examples have their own tests with stronger assertions
+# (tests/test_torch_examples.py, tests/test_flows_examples.py)
 EXAMPLES = sorted(
-    p for p in (Path(__file__).resolve().parent.parent / "worked_examples").glob("*.py") if not p.stem.startswith("torch_")
+    p
+    for p in (Path(__file__).resolve().parent.parent / "worked_examples").glob("*.py")
+    if not p.stem.startswith(("torch_", "flow_"))
 )
 
 

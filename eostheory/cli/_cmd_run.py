@@ -79,8 +79,15 @@ def execute(args: argparse.Namespace) -> int:
         thr = f", threshold lam* = {threshold:.6g}" if threshold is not None else ""
         print(f"           {result.config.hyperparameters}, 2/eta = {2 / eta:.6g}{thr}")
         print(f"status     {result.status} ({result.message})")
-        print(f"final      params={f['params']} loss={f['loss']} sharpness={f['sharpness']}")
-        print(f"average    params={a['params']} loss={a['loss']} sharpness={a['sharpness']} (last {a['window']} steps)")
+
+        def show(p: list[float]) -> str:
+            return str(p) if len(p) <= 8 else f"({len(p)} parameters: see --json or --out)"
+
+        print(f"final      params={show(f['params'])} loss={f['loss']} sharpness={f['sharpness']}")
+        print(
+            f"average    params={show(a['params'])} loss={a['loss']} sharpness={a['sharpness']} "
+            f"(last {a['window']} steps)"
+        )
         if args.out:
             print(f"wrote      {summary['out']}")
     return 0

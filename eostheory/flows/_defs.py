@@ -1,0 +1,406 @@
+"""The flows: gradient, stable, modified, central (k <= 3), heavy-ball central, rod, edge, self-stabilization."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from eostheory._errors import EosInputError
+from eostheory.compile._kernels import CompiledPotential
+from eostheory.flows import _src_basic, _src_central, _src_edge, _src_rod, _src_selfstab
+from eostheory.flows._base import BETA, ETA, Flow, FlowParam, register_flow, vector_str
+from eostheory.symbolic.potential import Potential
+
+__all__ = [
+    "CentralFlow",
+    "CentralHeavyBallFlow",
+    "EdgeFlow",
+    "GradientFlow",
+    "ModifiedFlow",
+    "RodFlow",
+    "SelfStabilization",
+    "StableFlow",
+]
+
+_COMMON = "DIM + 4"  # centre (DIM), predicted loss, predicted oscillation, sharpness, edge indicator
+
+
+def _grad(pot: Potential) -> list[sp.Expr]:
+    return list(pot.gradient())
+
+
+def _at(exprs: list[sp.Expr], pot: Potential, point: list[sp.Expr]) -> list[sp.Expr]:
+    sub = dict(zip(pot.params, point, strict=True))
+    return [sp.sympify(e).xreplace(sub) for e in exprs]
+
+
+@dataclass(frozen=True)
+class GradientFlow(Flow):
+    """Gradient flow :math:`\\dot w = -\\eta\\nabla L`: GD's first-order modified equation."""
+
+    def equations(self, pot: Potential) -> str:
+        g = _grad(pot)
+        lines = [f"{self.title} (time in GD steps, eta the step size)"]
+        lines += vector_str("w", [-ETA * gi for gi in g], pot.params)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class StableFlow(GradientFlow):
+    """Gradient flow valid while :math:`S < 2/\\eta`; it stops on reaching the edge."""
+
+    def equations(self, pot: Potential) -> str:
+        return super().equations(pot) + "\nvalid while S(w) < 2/eta: the integration stops when S reaches 2/eta"
+
+
+@dataclass(frozen=True)
+class ModifiedFlow(Flow):
+    """Barrett–Dherin implicit-regularization flow :math:`\\dot w = -\\eta\\nabla[L + (\\eta/4)\\|\\nabla L\\|^2]`."""
+
+    def equations(self, pot: Potential) -> str:
+        g = sp.Matrix(_grad(pot))
+        h = pot.hessian()
+        rhs = -ETA * (g + ETA / 2 * h * g)
+        lines = [f"{self.title}: dw/dt = -eta grad[L + (eta/4)|grad L|^2] = -eta (g + (eta/2) H g)"]
+        lines += vector_str("w", list(rhs), pot.params)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CentralFlow(Flow):
+    """Central flow with k tracked eigenvalues (Cohen et al. 2025), Baumgarte-stabilized constraint."""
+
+    def variant(self, p: np.ndarray | None) -> tuple[tuple[str, ...], Mapping[str, str]]:
+        """One eigenvalue: the closed-form core (no SDCP solver to compile)."""
+        if p is not None and int(p[1]) == 1:
+            return ("central1_core", *self.functions[1:]), {"central1_core": "central_core"}
+        return self.functions, self.rename
+
+    def check_applicable(self, pot: Potential, p: np.ndarray) -> None:
+        k = int(p[1])
+        if k > pot.dim:
+            raise EosInputError(
+                f"central flow with k={k} eigenvalues needs at least {k} parameters; {pot} has {pot.dim}"
+            )
+
+    def equations(self, pot: Potential) -> str:
+        g = _grad(pot)
+        u = pot.direction_symbols
+        ds = list(pot.third_contraction())
+        s2 = sp.Symbol("sigma2", nonnegative=True)
+        lines = [
+            f"{self.title} (one eigenvalue at the edge; k >= 2 uses the matrix X of the SDCP)",
+            "dw/dt = -eta [grad L + (1/2) sigma^2 grad S],  grad S = D^3L[u, u],  u the top eigenvector of H",
+            "sigma^2 = max(0, 2 <-grad L, grad S>/|grad S|^2) while S = 2/eta (0 and gradient flow while S < 2/eta)",
+            "relaxed on a discrete grid as sigma^2 = max(0, 2(<-grad L, grad S> - m/(eta tau))/|grad S|^2), "
+            "m = 2/eta - S, so the margin decays no faster than exp(-t/tau)",
+            f"grad S with u = ({', '.join(map(str, u))}):",
+        ]
+        lines += [f"  dS/d{w} = {sp.sstr(e)}" for w, e in zip(pot.params, ds, strict=True)]
+        lines += vector_str("w", [-ETA * (gi + s2 / 2 * di) for gi, di in zip(g, ds, strict=True)], pot.params)
+        lines.append("predicted time-averaged loss: L(w) + (1/2) S sigma^2 = L + sigma^2/eta on the edge")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CentralHeavyBallFlow(Flow):
+    """Heavy-ball central flow: buffer as state, sharpness held at :math:`2(1+\\beta)/\\eta`."""
+
+    def check_applicable(self, pot: Potential, p: np.ndarray) -> None:
+        pass
+
+    def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(w0, dtype=np.float64), np.zeros(cp.potential.dim)])
+
+    def equations(self, pot: Potential) -> str:
+        g = _grad(pot)
+        ds = list(pot.third_contraction())
+        s2 = sp.Symbol("sigma2", nonnegative=True)
+        vs = [sp.Symbol(f"v_{p}") for p in pot.params]
+        gbar = [gi + s2 / 2 * di for gi, di in zip(g, ds, strict=True)]
+        lines = [
+            f"{self.title}: gbar = grad L + (1/2) sigma^2 grad S, S held at 2(1+beta)/eta",
+            "dv/dt = -(1 - beta) v + gbar,   dw/dt = -eta (beta v + gbar)",
+            "sigma^2 = max(0, -2(m/tau + eta grad S.(beta v + grad L))/(eta |grad S|^2)), m = 2(1+beta)/eta - S",
+        ]
+        lines += vector_str("w", [-ETA * (BETA * v + gb) for v, gb in zip(vs, gbar, strict=True)], pot.params)
+        lines += vector_str("v", [-(1 - BETA) * v + gb for v, gb in zip(vs, gbar, strict=True)], vs)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RodFlow(Flow):
+    """Rod flow (Regis & Chewi 2026, as reconstructed in THEORY.md §5): centre and extent."""
+
+    def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
+        eta = p[0]
+        g = cp.grad(w0, c)
+        delta = -0.5 * eta * g
+        wbar = np.asarray(w0, dtype=np.float64) + delta
+        return np.concatenate([wbar, np.outer(delta, delta).reshape(-1)])
+
+    def equations(self, pot: Potential) -> str:
+        n = pot.dim
+        wb = [sp.Symbol(f"{p}bar") for p in pot.params]
+        dl = [sp.Symbol(f"delta_{p}") for p in pot.params]
+        g = _grad(pot)
+        h = pot.hessian()
+        gp = sp.Matrix(_at(g, pot, [a + b for a, b in zip(wb, dl, strict=True)]))
+        gm = sp.Matrix(_at(g, pot, [a - b for a, b in zip(wb, dl, strict=True)]))
+        hp = h.xreplace(dict(zip(pot.params, [a + b for a, b in zip(wb, dl, strict=True)], strict=True)))
+        hm = h.xreplace(dict(zip(pot.params, [a - b for a, b in zip(wb, dl, strict=True)], strict=True)))
+        dw = -ETA / 2 * (gp + gm) - ETA**2 / 8 * (hp + hm) * (gp + gm)
+        dS = ETA**2 / 4 * (gp * gp.T + gm * gm.T)
+        lines = [
+            f"{self.title}: centre wbar = (w_t + w_(t+1))/2, half-extent delta = (w_(t+1) - w_t)/2, "
+            "Sigma = delta delta^T (delta = sqrt(lambda_1(Sigma)) v_1)",
+            "dwbar/dt = -(eta/2)(gL+ + gL-) - (eta^2/8)(H+ + H-)(gL+ + gL-),   gL+- = grad L(wbar +- delta)",
+            "dSigma/dt = (eta^2/4)(gL+ gL+^T + gL- gL-^T) - 2 Sigma",
+        ]
+        lines += [
+            f"d{w}/dt = {sp.sstr(sp.expand(e) if sp.count_ops(e) < 80 else e)}" for w, e in zip(wb, dw, strict=True)
+        ]
+        for i in range(n):
+            for j in range(i, n):
+                lines.append(f"dSigma_{i}{j}/dt = {sp.sstr(dS[i, j])} - 2*Sigma_{i}{j}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class EdgeFlow(Flow):
+    """Edge flow (Marion 2026, as reconstructed in THEORY.md §6): centre, direction, magnitude."""
+
+    def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
+        eta = p[0]
+        w0 = np.asarray(w0, dtype=np.float64)
+        g = cp.grad(w0, c)
+        _lam, V = np.linalg.eigh(cp.hess(w0, c))
+        u = V[:, -1].copy()
+        gu = float(g @ u)
+        if gu < 0:
+            u = -u
+            gu = -gu
+        r = 0.5 * eta * gu
+        return np.concatenate([w0 - r * u, u, [r]])
+
+    def equations(self, pot: Potential) -> str:
+        cs = [sp.Symbol(f"c_{p}") for p in pot.params]
+        us = list(pot.direction_symbols)
+        r = sp.Symbol("r", nonnegative=True)
+        g = _grad(pot)
+        gp = _at(g, pot, [a + r * b for a, b in zip(cs, us, strict=True)])
+        gm = _at(g, pot, [a - r * b for a, b in zip(cs, us, strict=True)])
+        h = pot.hessian().xreplace(dict(zip(pot.params, cs, strict=True)))
+        hu = h * sp.Matrix(us)
+        ray = (sp.Matrix(us).T * hu)[0, 0]
+        sec = sum(ui * (a - b) for ui, a, b in zip(us, gp, gm, strict=True)) / (2 * r)
+        lines = [
+            f"{self.title}: w_t ~ c + (-1)^t r u, |u| = 1",
+            "dc/dt = -(eta/2)[grad L(c + r u) + grad L(c - r u)]",
+            "du/dt = eta [H(c) u - (u^T H(c) u) u]",
+            "dr/dt = (eta kappa - 2) r   (growth=linear)   or   r log|1 - eta kappa|   (growth=log)",
+        ]
+        lines += vector_str("c", [-ETA / 2 * (a + b) for a, b in zip(gp, gm, strict=True)], cs)
+        lines += vector_str("u", [ETA * (hu[i] - ray * us[i]) for i in range(pot.dim)], us)
+        lines.append(f"kappa (rayleigh) = {sp.sstr(sp.expand(ray))}")
+        lines.append(f"kappa (secant)   = {sp.sstr(sp.simplify(sec) if sp.count_ops(sec) < 80 else sec)}")
+        lines.append("predicted time-averaged loss: L_sym = (L(c + r u) + L(c - r u))/2")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SelfStabilization(Flow):
+    """Damian–Nichani–Lee constrained trajectory: projected GD onto {S <= 2/eta, grad L . u = 0}."""
+
+    def check_applicable(self, pot: Potential, p: np.ndarray) -> None:
+        if pot.dim < 2:
+            raise EosInputError(
+                "the self-stabilization constrained trajectory needs at least 2 parameters: in one "
+                "dimension {S <= 2/eta, L'(w) = 0} is only the critical points"
+            )
+
+    def equations(self, pot: Potential) -> str:
+        g = _grad(pot)
+        u = pot.direction_symbols
+        ds = list(pot.third_contraction())
+        gu = sum(a * b for a, b in zip(g, u, strict=True))
+        lines = [
+            f"{self.title} (discrete map, one GD step then a projection):",
+            "theta_(t+1) = proj_M(theta_t - eta grad L(theta_t)),  M = {S <= 2/eta, grad L . u = 0}",
+            f"grad L . u = {sp.sstr(sp.expand(gu))}",
+            "grad S = " + sp.sstr(ds),
+            "reduced map near the edge: x_(t+1) = -(1 + eta y_t) x_t,  y_(t+1) = y_t + eta (alpha - beta x_t^2/2)",
+            "alpha = -grad L . grad S,  beta = |grad S|^2;  predicted <x^2> = 2 alpha/beta, loss L + <x^2>/eta",
+        ]
+        return "\n".join(lines)
+
+
+_PLAIN = {"NY": "DIM", "WS0": "8", "NWS": "WS0 + DIM + DIM * DIM", "NAUX": _COMMON}
+
+for _flow in [
+    GradientFlow(
+        "gradient",
+        "gradient flow",
+        "dw/dt = -eta grad L: GD's leading-order continuous model; it ignores the step size's "
+        "instability and so fails once the sharpness exceeds 2/eta.",
+        "classical",
+        _src_basic,
+        ("gradient_rhs", "plain_edge", "flow_post", "plain_aux"),
+        {"gradient_rhs": "flow_rhs", "plain_edge": "flow_edge", "plain_aux": "flow_aux"},
+        _PLAIN,
+        cost={"gradients": "1"},
+    ),
+    StableFlow(
+        "stable",
+        "stable flow",
+        "gradient flow while S < 2/eta (the central flow off the edge); the integration stops "
+        "when the sharpness reaches 2/eta.",
+        "Cohen et al., ICLR 2025",
+        _src_basic,
+        ("gradient_rhs", "plain_edge", "flow_post", "plain_aux"),
+        {"gradient_rhs": "flow_rhs", "plain_edge": "flow_edge", "plain_aux": "flow_aux"},
+        _PLAIN,
+        stop_on_enter=True,
+        cost={"gradients": "1"},
+    ),
+    ModifiedFlow(
+        "modified",
+        "modified (implicit-regularization) flow",
+        "dw/dt = -eta grad[L + (eta/4)|grad L|^2]: the second-order modified equation of GD; like "
+        "gradient flow it has no mechanism that keeps S <= 2/eta.",
+        "Barrett & Dherin, ICLR 2021",
+        _src_basic,
+        ("modified_rhs", "plain_edge", "flow_post", "plain_aux"),
+        {"modified_rhs": "flow_rhs", "plain_edge": "flow_edge", "plain_aux": "flow_aux"},
+        _PLAIN,
+        cost={"gradients": "1", "hvps": "1"},
+    ),
+    CentralFlow(
+        "central",
+        "central flow",
+        "the time-averaged GD trajectory: projected gradient flow that keeps the top-k Hessian "
+        "block <= 2/eta; one eigenvalue in closed form, several through the semidefinite "
+        "complementarity problem.",
+        "Cohen, Damian, Talwalkar, Kolter & Lee, ICLR 2025",
+        _src_central,
+        _src_central.FUNCTIONS,
+        {},
+        {
+            "NY": "DIM",
+            "NAUX": "DIM + 6",
+            "GAP_TOL": "1e-8",
+            "WS0": "8",
+            "NWS": "WS0 + 16 * DIM + 6 + 2 * DIM * DIM",
+        },
+        (
+            FlowParam("k", 1, "number of tracked top eigenvalues (1 to 3)", integer_range=(1, 3)),
+            FlowParam("tau", 1.0, "relaxation time of the stability constraint, in steps"),
+        ),
+        extras=("sigma2", "margin"),
+        cost={"gradients": "1", "eigendecompositions": "1", "third-derivative contractions": "k(k+1)/2 (+1 per pair)"},
+        inline=("central1_core", "central_eval"),
+    ),
+    CentralHeavyBallFlow(
+        "central-hb",
+        "heavy-ball central flow",
+        "central flow of heavy-ball momentum with the buffer as state; the sharpness is held at "
+        "2(1+beta)/eta (THEORY.md §4, by analogy).",
+        "after Cohen et al., ICLR 2025",
+        _src_central,
+        _src_central.HB_FUNCTIONS,
+        _src_central.HB_RENAME,
+        {"NY": "2 * DIM", "NAUX": "DIM + 6", "GAP_TOL": "1e-8", "WS0": "8", "NWS": "WS0 + 2 * DIM * DIM + 4 * DIM"},
+        (FlowParam("tau", 1.0, "relaxation time of the stability constraint, in steps"),),
+        optimizer="heavy-ball",
+        extras=("sigma2", "margin"),
+        cost={"gradients": "1", "eigendecompositions": "1", "third-derivative contractions": "1"},
+        inline=("hb_core",),
+    ),
+    RodFlow(
+        "rod",
+        "rod flow",
+        "the GD iterate pair as a rod: centre (w_t + w_(t+1))/2 and extent Sigma = delta delta^T, "
+        "second-order modified equation of the exact centre identity.",
+        "Regis & Chewi, 2026 (reconstructed, THEORY.md §5)",
+        _src_rod,
+        ("rod_delta", "rod_rhs", "rod_edge", "flow_post", "rod_aux"),
+        {"rod_rhs": "flow_rhs", "rod_edge": "flow_edge", "rod_aux": "flow_aux"},
+        {"NY": "DIM + DIM * DIM", "NAUX": "DIM + 5", "WS0": "8", "NWS": "WS0 + 7 * DIM + 4 * DIM * DIM"},
+        time_offset=0.5,
+        extras=("trace_sigma",),
+        inline=("rod_delta",),
+        cost={"gradients": "2", "hvps": "2", "eigendecompositions": "1 (of Sigma)"},
+    ),
+    EdgeFlow(
+        "edge",
+        "edge flow",
+        "GD as c + (-1)^t r u: centre on the symmetrized loss, direction by Oja's flow, magnitude "
+        "growing at (eta kappa - 2); secant curvature by default.",
+        "Marion, 2026 (reconstructed, THEORY.md §6)",
+        _src_edge,
+        ("edge_core", "edge_rate", "edge_eval", "edge_rhs", "edge_edge", "flow_post", "edge_aux"),
+        {"edge_rhs": "flow_rhs", "edge_edge": "flow_edge", "edge_aux": "flow_aux"},
+        {"NY": "2 * DIM + 1", "NAUX": "DIM + 6", "WS0": "8", "NWS": "WS0 + 8 * DIM + DIM * DIM"},
+        (
+            FlowParam("curvature", "secant", "curvature kappa: secant or rayleigh", choices=("rayleigh", "secant")),
+            FlowParam(
+                "growth",
+                "linear",
+                "dr/dt: linear (eta kappa - 2) r or log r log|1 - eta kappa|",
+                choices=("linear", "log"),
+            ),
+        ),
+        extras=("kappa", "rayleigh"),
+        cost={"gradients": "2", "hvps": "1"},
+        inline=("edge_core", "edge_rate", "edge_eval"),
+    ),
+    SelfStabilization(
+        "selfstab",
+        "self-stabilization constrained trajectory",
+        "projected GD onto {S <= 2/eta, grad L . u = 0}; predicted oscillation sqrt(2 alpha/beta) "
+        "(the reduced map's time average) once on the edge.",
+        "Damian, Nichani & Lee, ICLR 2023 (arXiv 2022)",
+        _src_selfstab,
+        ("ss_constraints", "ss_project", "ss_rhs", "ss_post", "ss_state", "ss_edge", "ss_aux"),
+        {"ss_rhs": "flow_rhs", "ss_post": "flow_post", "ss_edge": "flow_edge", "ss_aux": "flow_aux"},
+        {"NY": "DIM", "NWS": "2", "NAUX": "DIM + 6", "GAP_TOL_SS": "1e-10"},
+        discrete=True,
+        extras=("alpha", "beta"),
+        cost={
+            "gradients": "1 per step + 1 per projection iteration",
+            "third-derivative contractions": "3 per projection iteration",
+            "eigendecompositions": "1 per projection iteration",
+        },
+    ),
+]:
+    register_flow(_flow)
+
+# the Rayleigh-quotient edge flow under its own name (it differs in what it predicts)
+register_flow(
+    EdgeFlow(
+        "edge-rayleigh",
+        "edge flow (Rayleigh curvature)",
+        "edge flow with kappa = u^T H(c) u: r grows while the curvature at the centre exceeds "
+        "2/eta, so it misses the amplitude set by the cubic and quartic terms.",
+        "Marion, 2026 (reconstructed, THEORY.md §6)",
+        _src_edge,
+        ("edge_core", "edge_rate", "edge_eval", "edge_rhs", "edge_edge", "flow_post", "edge_aux"),
+        {"edge_rhs": "flow_rhs", "edge_edge": "flow_edge", "edge_aux": "flow_aux"},
+        {"NY": "2 * DIM + 1", "NAUX": "DIM + 6", "WS0": "8", "NWS": "WS0 + 8 * DIM + DIM * DIM"},
+        (
+            FlowParam("curvature", "rayleigh", "curvature kappa: secant or rayleigh", choices=("rayleigh", "secant")),
+            FlowParam(
+                "growth",
+                "linear",
+                "dr/dt: linear (eta kappa - 2) r or log r log|1 - eta kappa|",
+                choices=("linear", "log"),
+            ),
+        ),
+        extras=("kappa", "rayleigh"),
+        cost={"gradients": "2", "hvps": "1"},
+        inline=("edge_core", "edge_rate", "edge_eval"),
+    )
+)
