@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy as sp
@@ -11,7 +11,7 @@ import sympy as sp
 from eostheory._errors import EosInputError
 from eostheory.compile._kernels import CompiledPotential
 from eostheory.flows import _src_basic, _src_central, _src_edge, _src_rod, _src_selfstab
-from eostheory.flows._base import BETA, ETA, Flow, FlowParam, register_flow, vector_str
+from eostheory.flows._base import BETA, ETA, FLOWS, Flow, FlowParam, register_flow, vector_str
 from eostheory.symbolic.potential import Potential
 
 __all__ = [
@@ -378,29 +378,16 @@ for _flow in [
 ]:
     register_flow(_flow)
 
-# the Rayleigh-quotient edge flow under its own name (it differs in what it predicts)
+# the Rayleigh-quotient edge flow under its own name (it differs in what it predicts):
+# the same definition as "edge" with the curvature parameter defaulting to the Rayleigh quotient
+_edge = FLOWS["edge"]
 register_flow(
-    EdgeFlow(
-        "edge-rayleigh",
-        "edge flow (Rayleigh curvature)",
-        "edge flow with kappa = u^T H(c) u: r grows while the curvature at the centre exceeds "
+    replace(
+        _edge,
+        name="edge-rayleigh",
+        title="edge flow (Rayleigh curvature)",
+        description="edge flow with kappa = u^T H(c) u: r grows while the curvature at the centre exceeds "
         "2/eta, so it misses the amplitude set by the cubic and quartic terms.",
-        "Marion, 2026 (reconstructed, THEORY.md §6)",
-        _src_edge,
-        ("edge_core", "edge_rate", "edge_eval", "edge_rhs", "edge_edge", "flow_post", "edge_aux"),
-        {"edge_rhs": "flow_rhs", "edge_edge": "flow_edge", "edge_aux": "flow_aux"},
-        {"NY": "2 * DIM + 1", "NAUX": "DIM + 6", "WS0": "8", "NWS": "WS0 + 8 * DIM + DIM * DIM"},
-        (
-            FlowParam("curvature", "rayleigh", "curvature kappa: secant or rayleigh", choices=("rayleigh", "secant")),
-            FlowParam(
-                "growth",
-                "linear",
-                "dr/dt: linear (eta kappa - 2) r or log r log|1 - eta kappa|",
-                choices=("linear", "log"),
-            ),
-        ),
-        extras=("kappa", "rayleigh"),
-        cost={"gradients": "2", "hvps": "1"},
-        inline=("edge_core", "edge_rate", "edge_eval"),
+        params=tuple(replace(p, default="rayleigh") if p.name == "curvature" else p for p in _edge.params),
     )
 )
