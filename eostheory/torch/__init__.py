@@ -13,6 +13,9 @@ CUDA when present), in float32 or float64.
   :func:`gni`.
 - :func:`mlp`, :func:`cnn`, :func:`build_model`; :func:`digits`, :func:`gaussian_mixture`,
   :func:`teacher_student`, :func:`chebyshev`, :func:`from_arrays`, :func:`load_npz`.
+- :func:`solve_torch_flow`: the stable, central (k <= 3), rod and edge flows of
+  :mod:`eostheory.flows` on a torch objective, matrix-free, with work counters;
+  :func:`gd_midpoints` and :func:`flow_vs_gd` compare them with GD's midpoints.
 - :class:`TorchStep`: an optimizer's update rule (the single definition in
   :mod:`eostheory.optimizers`) evaluated on tensors; :func:`train` and :func:`resume`.
 
@@ -49,6 +52,17 @@ from eostheory.torch._data import (  # noqa: E402
     load_npz,
     teacher_student,
 )
+from eostheory.torch._flows import (  # noqa: E402
+    TORCH_FLOWS,
+    CostModel,
+    GDMidpoints,
+    TorchFlowResult,
+    flow_vs_gd,
+    gd_midpoints,
+    measure_costs,
+    rod_delta_rhs,
+    solve_torch_flow,
+)
 from eostheory.torch._models import ACTIVATIONS, MODELS, build_model, cnn, mlp  # noqa: E402
 from eostheory.torch._objective import (  # noqa: E402
     FunctionObjective,
@@ -67,17 +81,21 @@ __all__ = [
     "DATASETS",
     "EIG_METHODS",
     "MODELS",
+    "TORCH_FLOWS",
     "TORCH_MISSING",
     "TRACKABLE",
+    "CostModel",
     "Dataset",
     "EigenTracker",
     "Eigenpairs",
     "FunctionObjective",
+    "GDMidpoints",
     "HessianOperator",
     "MonteCarloEstimate",
     "NetworkObjective",
     "Objective",
     "ThirdDerivativeCheck",
+    "TorchFlowResult",
     "TorchStep",
     "TrainConfig",
     "TrainResult",
@@ -87,17 +105,22 @@ __all__ = [
     "chebyshev",
     "cnn",
     "digits",
+    "flow_vs_gd",
     "from_arrays",
     "gaussian_mixture",
+    "gd_midpoints",
     "get_dataset",
     "gni",
     "load_npz",
+    "measure_costs",
     "mlp",
     "mse_loss",
     "resolve_device",
     "resolve_dtype",
     "resume",
+    "rod_delta_rhs",
     "sharpness",
+    "solve_torch_flow",
     "teacher_student",
     "top_eigenpairs",
     "train",
