@@ -38,6 +38,7 @@ RUNS = (
     ("edge", "edge", "rk4", 0.25),
     ("edge (rk4, dt=1)", "edge", "rk4", 1.0),
     ("edge (euler, dt=0.5)", "edge", "euler", 0.5),
+    ("edge (euler, dt=1)", "edge", "euler", 1.0),
 )
 
 
