@@ -1,4 +1,4 @@
-"""Central, rod and edge flow against gradient descent on a small MLP (PyTorch, matrix-free).
+"""Central, rod (rank one and rank two) and edge flow against gradient descent on a small MLP (PyTorch, matrix-free).
 
 Full-batch GD on an MLP 64-16-10 (tanh, MSE, 100 sklearn digits, float64, 1210 parameters)
 with η = 2/S(θ₀): GD is at the edge of stability from its first step and oscillates around
@@ -35,6 +35,8 @@ RUNS = (
     ("gradient", "gradient", "rk4", 0.25),
     ("central", "central", "rk4", 0.25),
     ("rod", "rod", "rk4", 0.25),
+    ("rod (rank 2)", "rod:rank=2", "rk4", 0.25),
+    ("rod (rank 2, signs)", "rod:rank=2:points=signs", "rk4", 0.25),
     ("edge", "edge", "rk4", 0.25),
     ("edge (rk4, dt=1)", "edge", "rk4", 1.0),
     ("edge (euler, dt=0.5)", "edge", "euler", 0.5),

@@ -18,7 +18,11 @@ States:
   :math:`\dot w = -\eta[\nabla L + \tfrac12\sum_{ij} X_{ij}\nabla^3 L[u_i, u_j]]` with
   :math:`X` from the complementarity problem (closed form for ``k = 1``).
 - ``rod``: :math:`(\bar w, \delta)`, the rank-one rod :math:`\Sigma = \delta\delta^\top`
-  (see :func:`rod_delta_rhs` for the vector equation).
+  (see :func:`rod_delta_rhs` for the vector equation); ``rod:rank=r`` (``r > 1``):
+  :math:`(\bar w, U, s)` with :math:`\Sigma = U\,\mathrm{diag}(s)\,U^\top` of rank ``r``,
+  stepped and truncated (:class:`_RodLowRank`); ``rod:rank=r:points=signs`` evaluates the
+  gradient at the ``2^r`` points :math:`\bar w + \sum_i \pm\sqrt{\lambda_i}v_i` instead of
+  :math:`\bar w \pm \delta` (every eigen-direction of :math:`\Sigma` then grows on its own).
 - ``edge`` / ``edge-rayleigh`` (``curvature``, ``growth``): :math:`(c, u, r)`.
 
 Integration is fixed-step (classical RK4 or explicit Euler, the same formulas and time
@@ -38,7 +42,7 @@ import numpy as np
 
 from eostheory._errors import EosInputError
 from eostheory._validate import positive_float
-from eostheory.flows import resolve_flow
+from eostheory.flows import FlowParam, resolve_flow
 from eostheory.flows._linalg import min_eig_svec, sdcp_solve, svec_pairs
 from eostheory.torch._backend import require_torch
 from eostheory.torch._curvature import EigenTracker
@@ -62,6 +66,23 @@ __all__ = [
 TORCH_FLOWS = ("gradient", "stable", "central", "rod", "edge", "edge-rayleigh")
 
 _GAP_TOL = 1e-8
+
+#: the torch path's own rod parameter (the toy path keeps the full matrix ``Sigma``)
+_ROD_RANK = FlowParam(
+    "rank",
+    1,
+    "rank of the rod extent Sigma: 1 = the vector rod delta (rod_delta_rhs); r > 1 = "
+    "Sigma = U diag(s) U^T by step-and-truncate",
+    integer_range=(1, 2**31 - 1),
+)
+_ROD_POINTS = FlowParam(
+    "points",
+    "top",
+    "where the rod evaluates the gradient: top = w +- delta with delta the top eigenpair of Sigma "
+    "(the matrix rod); signs = the 2^rank points w + sum_i (+-) sqrt(lambda_i) v_i",
+    choices=("top", "signs"),
+)
+_MAX_SIGNS_RANK = 6
 
 
 @dataclass(frozen=True)
@@ -442,6 +463,167 @@ class _Rod(_Field):
         return ls, math.sqrt(d2), S, S - 2.0 / self.eta, [d2]
 
 
+def _top_eigen(B: Any, M: Any, r: int) -> tuple[Any, Any]:
+    r"""Top-``r`` eigenpairs of :math:`B M B^\top` (``B``: ``n x m``, ``M``: symmetric ``m x m``).
+
+    With the reduced QR factorization :math:`B = QR`, :math:`BMB^\top = Q(RMR^\top)Q^\top`,
+    so the eigenpairs are those of the small matrix :math:`RMR^\top` mapped by :math:`Q`
+    (exact for any ``B``, also rank-deficient or with more columns than rows).
+
+    Returns:
+        ``(U, s)``: orthonormal columns ``U`` (``n x r``) and eigenvalues ``s``, descending.
+    """
+    Q, R = torch.linalg.qr(B)
+    C = R @ M @ R.T
+    lam, V = torch.linalg.eigh(0.5 * (C + C.T))
+    idx = torch.arange(lam.shape[0] - 1, lam.shape[0] - 1 - r, -1, device=lam.device)
+    return Q @ V[:, idx], lam[idx]
+
+
+class _RodLowRank(_Field):
+    r"""Rod flow with a rank-``r`` extent :math:`\Sigma = U\,\mathrm{diag}(s)\,U^\top`.
+
+    State ``(wbar, U, s)`` (``U`` stored column after column).  The half-extent is the top
+    eigenpair, :math:`\delta = \sqrt{\lambda_1(\Sigma)}\,v_1(\Sigma)`, as in the matrix rod;
+    the centre follows the same equation.  The extent follows
+    :math:`\dot\Sigma = \tfrac{\eta^2}{4}(\nabla L_+\nabla L_+^\top + \nabla L_-\nabla L_-^\top)
+    - 2\Sigma` by a step-and-truncate scheme: one RK4 (or Euler) step of the matrix equation
+    is exact in the basis ``[U, grad L+-`` of each stage``]`` (``r + 8`` vectors, ``r + 4P`` with
+    ``points="signs"``), and
+    the result is truncated to its top ``r`` eigenpairs (:func:`_top_eigen`).  Each stage
+    evaluates :math:`\delta` from its own (untruncated) :math:`\Sigma`, so with ``r = n`` this
+    is the matrix rod's RK4 step exactly.
+
+    ``points="signs"`` evaluates the gradient instead at the :math:`P = 2^r` points
+    :math:`w_\epsilon = \bar w + \sum_i \epsilon_i\sqrt{\lambda_i}\,v_i`,
+    :math:`\epsilon \in \{\pm1\}^r` (all eigenpairs of :math:`\Sigma`, every sign pattern), and
+    averages: with :math:`\bar g = \frac1P\sum_\epsilon \nabla L(w_\epsilon)`,
+
+    .. math::
+        \dot{\bar w} = -\eta\,\bar g - \tfrac{\eta^2}{2}\Big(\tfrac1P\sum_\epsilon
+        \nabla^2 L(w_\epsilon)\Big)\bar g, \qquad
+        \dot\Sigma = \tfrac{\eta^2}{2}\,\tfrac1P\sum_\epsilon
+        \nabla L(w_\epsilon)\nabla L(w_\epsilon)^\top - 2\Sigma .
+
+    For ``r = 1`` (``P = 2``) these are the rod's equations; on a quadratic
+    :math:`\dot\Sigma = \tfrac{\eta^2}{2}(H\bar w\bar w^\top H + H\Sigma H) - 2\Sigma`, so every
+    eigen-direction of :math:`\Sigma` grows at its own rate :math:`\eta^2 h^2/2 - 2`, where
+    the top-eigenpair rod amplifies only :math:`\lambda_1 v_1 v_1^\top`.
+
+    ``rhs`` returns ``[dwbar/dt, g_1, ..., g_P]`` (``(P + 1) n``): what :meth:`step` needs.
+    """
+
+    def __init__(
+        self, name: str, obj: Objective, p: np.ndarray, eig: _Eig, counter: _Counter, rank: int, points: str = "top"
+    ) -> None:
+        super().__init__(name, obj, p, eig, counter)
+        self.rank = int(rank)
+        self.points = points
+        npts = 2 if points == "top" else 2**self.rank
+        self.colw = 0.5 * self.eta * self.eta / npts
+
+    def split(self, y: Any) -> tuple[Any, Any, Any]:
+        n, r = self.n, self.rank
+        return y[:n], y[n : n + n * r].reshape(r, n).T, y[n + n * r :]
+
+    def pack(self, wb: Any, U: Any, s: Any) -> Any:
+        return torch.cat([wb, U.T.reshape(-1), s])
+
+    def delta(self, y: Any) -> tuple[Any, Any, float]:
+        wb, U, s = self.split(y)
+        V, lam = _top_eigen(U, torch.diag(s), 1)
+        top = max(float(lam[0]), 0.0)
+        return wb, math.sqrt(top) * V[:, 0], top
+
+    def initial(self, w0: Any) -> Any:
+        _L, g = self.obj.value_and_grad(w0)
+        delta = -0.5 * self.eta * g
+        d2 = float(delta @ delta)
+        U = torch.zeros((self.n, self.rank), dtype=w0.dtype, device=w0.device)
+        s = torch.zeros(self.rank, dtype=w0.dtype, device=w0.device)
+        if d2 > 0.0:
+            U[:, 0] = delta / math.sqrt(d2)
+            s[0] = d2
+        return self.pack(w0 + delta, U, s)
+
+    def rhs(self, y: Any) -> Any:
+        eta = self.eta
+        if self.points == "signs":
+            ops = [self.cnt.hessian(w) for w in self.sign_points(y)]
+            gs = [op.gradient for op in ops]
+            sbar = sum(gs) / len(gs)
+            hs = sum(op.matvec(sbar) for op in ops) / len(ops)
+            return torch.cat([-eta * sbar - 0.5 * eta * eta * hs, *gs])
+        wb, delta, _top = self.delta(y)
+        opp = self.cnt.hessian(wb + delta)
+        opm = self.cnt.hessian(wb - delta)
+        gp, gm = opp.gradient, opm.gradient
+        sg = gp + gm
+        dw = -0.5 * eta * sg - 0.125 * eta * eta * (opp.matvec(sg) + opm.matvec(sg))
+        return torch.cat([dw, gp, gm])
+
+    def step(self, y: Any, h: float, method: str, f: Any, f0: Any) -> Any:
+        """One RK4 (or Euler) step of ``(wbar, Sigma)`` in the stages' basis, truncated to rank ``r``."""
+        n, r = self.n, self.rank
+        q = self.colw
+        nc = f0.numel() // n - 1
+        wb0, U0, s0 = self.split(y)
+        nst = 1 if method == "euler" else 4
+        m = r + nc * nst
+        M0 = torch.zeros((m, m), dtype=y.dtype, device=y.device)
+        M0[:r, :r] = torch.diag(s0)
+        cols = [U0]
+        dws, Ks = [], []
+        k = f0
+        Mi = M0
+        for i in range(nst):
+            dws.append(k[:n])
+            cols.append(k[n:].reshape(nc, n).T)
+            K = -2.0 * Mi
+            j = r + nc * i
+            for c in range(nc):
+                K[j + c, j + c] += q
+            Ks.append(K)
+            if i == nst - 1:
+                break
+            a = h if i == 2 else 0.5 * h
+            Mi = M0 + a * K
+            mi = r + nc * (i + 1)
+            Us, ss = _top_eigen(torch.cat(cols, 1), Mi[:mi, :mi], r)
+            k = f(self.pack(wb0 + a * dws[-1], Us, ss))
+        B = torch.cat(cols, 1)
+        if method == "euler":
+            wb = wb0 + h * dws[0]
+            M = M0 + h * Ks[0]
+        else:
+            wb = wb0 + h * (dws[0] + 2.0 * dws[1] + 2.0 * dws[2] + dws[3]) / 6.0
+            M = M0 + h * (Ks[0] + 2.0 * Ks[1] + 2.0 * Ks[2] + Ks[3]) / 6.0
+        U, s = _top_eigen(B, M, r)
+        return self.pack(wb, U, s)
+
+    def sign_points(self, y: Any) -> list[Any]:
+        r"""The ``2^r`` points :math:`\bar w + \sum_i \epsilon_i\sqrt{\lambda_i}v_i`."""
+        wb, U, s = self.split(y)
+        V, lam = _top_eigen(U, torch.diag(s), self.rank)
+        cols = V * torch.sqrt(torch.clamp(lam, min=0.0))
+        pts = []
+        for code in range(2**self.rank):
+            eps = [1.0 if (code >> i) & 1 else -1.0 for i in range(self.rank)]
+            pts.append(wb + cols @ torch.tensor(eps, dtype=y.dtype, device=y.device))
+        return pts
+
+    def observe(self, y: Any) -> tuple[float, float, float, float, list[float]]:
+        wb, delta, top = self.delta(y)
+        _wb, _U, s = self.split(y)
+        S = self.eig.top(wb)
+        if self.points == "signs":
+            pts = self.sign_points(y)
+            ls = sum(self.obj.value(w) for w in pts) / len(pts)
+        else:
+            ls = 0.5 * (self.obj.value(wb + delta) + self.obj.value(wb - delta))
+        return ls, math.sqrt(top), S, S - 2.0 / self.eta, [float(s.sum())]
+
+
 class _Edge(_Field):
     """Edge flow (``_src_edge``): state ``(c, u, r)``."""
 
@@ -544,6 +726,11 @@ def solve_torch_flow(
         objective: an :class:`~eostheory.torch.Objective` (e.g. a ``NetworkObjective``).
         flow: ``gradient``, ``stable``, ``central``, ``rod``, ``edge``, ``edge-rayleigh``,
             optionally with parameters (``"central:k=2:tau=0.5"``, ``"edge:curvature=rayleigh"``).
+            The rod takes ``rank`` here (``"rod:rank=2"``; default 1, the vector rod): a
+            rank-``r`` extent integrated by step-and-truncate (:class:`_RodLowRank`);
+            ``rank`` equal to the number of parameters is the toy path's matrix rod.  And
+            ``points`` (``top`` default, or ``signs``: the ``2^rank`` sign patterns of all
+            eigenpairs of :math:`\Sigma`, at most ``rank = 6``).
         eta: the GD step size :math:`\eta`.
         steps: the time span in GD steps.
         x0: GD's starting point (``objective.theta0`` by default).
@@ -567,7 +754,7 @@ def solve_torch_flow(
     Raises:
         EosInputError: unknown flow or parameter, ``eta``/``steps``/``dt`` not positive,
             a starting point of the wrong size, a flow that cannot be defined here
-            (``central:k=3`` on two parameters), or a model whose third derivatives fail
+            (``central:k=3`` or ``rod:rank=3`` on two parameters), or a model whose third derivatives fail
             the finite-difference check (central flow).
     """
     if not isinstance(objective, Objective):
@@ -576,6 +763,14 @@ def solve_torch_flow(
     if fl.name not in _FIELDS:
         raise EosInputError(f"flow {fl.name!r} is not available on torch objectives; known: {', '.join(TORCH_FLOWS)}")
     kw = {**kw, **dict(params or {})}
+    rank, points = 1, "top"
+    if fl.name == "rod":
+        rank = int(_ROD_RANK.value(kw.pop("rank", 1)))
+        points = _ROD_POINTS.choices[int(_ROD_POINTS.value(kw.pop("points", "top")))]
+        if points == "signs" and rank > _MAX_SIGNS_RANK:
+            raise EosInputError(
+                f"rod flow with points=signs evaluates 2^rank gradients; rank must be <= {_MAX_SIGNS_RANK}, got {rank}"
+            )
     p = fl.param_array(eta, None, **kw)
     eta = float(p[0])
     steps_f = positive_float("steps", steps)
@@ -587,6 +782,8 @@ def solve_torch_flow(
     k = int(p[1]) if fl.name == "central" else 1
     if k > n:
         raise EosInputError(f"central flow with k={k} eigenvalues needs at least {k} parameters; the objective has {n}")
+    if rank > n:
+        raise EosInputError(f"rod flow with rank={rank} needs at least {rank} parameters; the objective has {n}")
     eig_method = eig_method or ("dense" if n <= 64 else "lanczos")
     if eig_method not in ("dense", "lanczos", "eigsh", "power"):
         raise EosInputError(f"unknown eigensolver {eig_method!r}")
@@ -600,7 +797,11 @@ def solve_torch_flow(
     cost = cost or CostModel()
     cnt = _Counter(objective)
     eig = _Eig(objective, cnt, k, eig_method, positive_float("eig_tol", eig_tol))
-    fld = _FIELDS[fl.name](fl.name, objective, p, eig, cnt)
+    if fl.name == "rod" and (rank > 1 or points == "signs"):
+        fld: _Field = _RodLowRank(fl.name, objective, p, eig, cnt, rank, points)
+    else:
+        fld = _FIELDS[fl.name](fl.name, objective, p, eig, cnt)
+    custom_step = getattr(fld, "step", None)
     off = fl.time_offset
     t_end = steps_f - off
 
@@ -655,7 +856,9 @@ def solve_torch_flow(
         if t_new > t_end - 1e-12 * max(1.0, t_end):
             t_new = t_end
         h = t_new - t
-        if method == "euler":
+        if custom_step is not None:
+            y_new = custom_step(y, h, method, f, f0)
+        elif method == "euler":
             y_new = y + h * f0
         else:
             k2 = f(y + 0.5 * h * f0)
@@ -692,6 +895,9 @@ def solve_torch_flow(
     params_out: dict[str, Any] = {"eta": eta}
     for fp, v in zip(fl.params, p[1:].tolist(), strict=True):
         params_out[fp.name] = fp.choices[int(v)] if fp.choices else (int(v) if fp.integer_range else v)
+    if fl.name == "rod":
+        params_out["rank"] = rank
+        params_out["points"] = points
     extras_names = {"central": ("sigma2", "margin"), "rod": ("trace_sigma",), "edge": ("kappa", "rayleigh")}
     names = extras_names.get("edge" if fl.name.startswith("edge") else fl.name, ())
     return TorchFlowResult(
