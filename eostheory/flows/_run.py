@@ -23,8 +23,35 @@ from eostheory.symbolic.potential import Potential, as_potential
 __all__ = ["FlowResult", "flow_system", "solve_flow"]
 
 
+class Predictions:
+    """What every flow result predicts over time (shared by the numba and the torch paths).
+
+    Subclasses provide arrays ``t``, ``center``, ``predicted_loss``,
+    ``predicted_oscillation`` and ``sharpness``.
+    """
+
+    t: np.ndarray
+    center: np.ndarray
+    predicted_loss: np.ndarray
+    predicted_oscillation: np.ndarray
+    sharpness: np.ndarray
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last recorded prediction (centre, loss, oscillation, sharpness)."""
+        if not len(self.t):
+            return {"t": None, "center": None, "loss": None, "oscillation": None, "sharpness": None}
+        return {
+            "t": float(self.t[-1]),
+            "center": [float(v) for v in self.center[-1]],
+            "loss": float(self.predicted_loss[-1]),
+            "oscillation": float(self.predicted_oscillation[-1]),
+            "sharpness": float(self.sharpness[-1]),
+        }
+
+
 @dataclass
-class FlowResult:
+class FlowResult(Predictions):
     r"""A flow solved from a GD starting point, with what it predicts about GD.
 
     All arrays are indexed by the recorded times ``t``, in GD steps (the flow's own time plus
@@ -68,19 +95,6 @@ class FlowResult:
     work: dict[str, Any]
     seconds: float
     trajectory: Trajectory = field(repr=False)
-
-    @property
-    def final(self) -> dict[str, Any]:
-        """The last recorded prediction (centre, loss, oscillation, sharpness)."""
-        if not len(self.t):
-            return {"t": None, "center": None, "loss": None, "oscillation": None, "sharpness": None}
-        return {
-            "t": float(self.t[-1]),
-            "center": [float(v) for v in self.center[-1]],
-            "loss": float(self.predicted_loss[-1]),
-            "oscillation": float(self.predicted_oscillation[-1]),
-            "sharpness": float(self.sharpness[-1]),
-        }
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays)."""

@@ -44,6 +44,7 @@ from eostheory._errors import EosInputError
 from eostheory._validate import positive_float
 from eostheory.flows import FlowParam, resolve_flow
 from eostheory.flows._linalg import min_eig_svec, sdcp_solve, svec_pairs
+from eostheory.flows._run import Predictions
 from eostheory.torch._backend import require_torch
 from eostheory.torch._curvature import EigenTracker
 from eostheory.torch._objective import HessianOperator, Objective
@@ -155,7 +156,7 @@ def _sync(t: Any) -> None:
 
 
 @dataclass
-class TorchFlowResult:
+class TorchFlowResult(Predictions):
     r"""A flow solved on a torch objective (the fields of :class:`~eostheory.flows.FlowResult`).
 
     Arrays are NumPy float64, indexed by the recorded GD times ``t`` (flow time plus the
@@ -204,19 +205,6 @@ class TorchFlowResult:
         """Gradient-equivalents per GD step of simulated time (``rhs per step x cost per rhs``)."""
         span = max(self.work.get("span", 0.0), 1e-300)
         return self.cost.cost(self.work) / span
-
-    @property
-    def final(self) -> dict[str, Any]:
-        """The last recorded prediction (centre norm, loss, oscillation, sharpness)."""
-        if not len(self.t):
-            return {"t": None, "center": None, "loss": None, "oscillation": None, "sharpness": None}
-        return {
-            "t": float(self.t[-1]),
-            "center": [float(v) for v in self.center[-1]],
-            "loss": float(self.predicted_loss[-1]),
-            "oscillation": float(self.predicted_oscillation[-1]),
-            "sharpness": float(self.sharpness[-1]),
-        }
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays)."""
