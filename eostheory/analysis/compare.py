@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from eostheory._errors import EosInputError
+from eostheory._json import jsonable
 from eostheory._validate import finite_vector, positive_float, positive_int
 from eostheory.compile._kernels import compile_potential
 from eostheory.flows import FlowResult, resolve_flow, solve_flow
@@ -216,7 +217,7 @@ class Comparison:
         """Write ``comparison.json``, ``gd.npz``, one ``.npz`` per flow and ``compare.png``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "comparison.json").write_text(json.dumps(_jsonable(self.summary()), indent=2, allow_nan=False))
+        (d / "comparison.json").write_text(json.dumps(jsonable(self.summary()), indent=2, allow_nan=False))
         g = self.gd
         np.savez(
             d / "gd.npz",
@@ -238,20 +239,6 @@ class Comparison:
 
             plot_comparison(self, d / "compare.png")
         return d
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _safe(name: str) -> str:

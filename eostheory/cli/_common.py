@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from eostheory._errors import EosInputError
+from eostheory._json import jsonable
 from eostheory._validate import finite_float
 
 __all__ = [
@@ -178,23 +175,6 @@ def resolve_potential(args: argparse.Namespace) -> Any:
     consts = parse_assignments(args.set_)
     params = parse_names(args.params)
     return as_potential(args.potential, params=params, constants=consts)
-
-
-def jsonable(x: Any) -> Any:
-    """Convert numpy types and non-finite floats (to ``None``) for strict JSON."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, Path):
-        return str(x)
-    return x
 
 
 def emit_json(obj: Any) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from eostheory._errors import EosInputError
+from eostheory._json import jsonable
 from eostheory._validate import positive_float, positive_int
 from eostheory.torch._backend import require_torch, resolve_device, resolve_dtype
 from eostheory.torch._curvature import EIG_METHODS, EigenTracker, batch_sharpness, gni
@@ -244,22 +245,10 @@ def _parse_track(track: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
 def _model_spec(model: Any, name: str | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if name is not None:
         spec = {"name": name, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}}
-        return _jsonable(spec)
+        return jsonable(spec)
     return {"name": "custom", "repr": " ".join(repr(model).split())[:2000]}
 
 
@@ -377,7 +366,7 @@ def train(
         if not str(data).endswith(".npz"):
             dkw.setdefault("seed", seed)
         dataset = get_dataset(data, **dkw)
-        data_spec = _jsonable({"name": str(data), **dkw})
+        data_spec = jsonable({"name": str(data), **dkw})
     mkw = dict(model_kwargs or {})
     if isinstance(model, str):
         module = build_model(model, dataset, seed=seed, **mkw)
@@ -676,7 +665,7 @@ def _strict(x: Any) -> Any:
         return [_strict(v) for v in x]
     if isinstance(x, float) and not math.isfinite(x):
         return None
-    return _jsonable(x)
+    return jsonable(x)
 
 
 def _series(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
