@@ -88,24 +88,34 @@ def test_equations_print_the_derived_field() -> None:
     assert "(eta/2) H g" in get_flow("modified").equations(pot)
 
 
-def test_rod_extent_on_a_quadratic() -> None:
+@pytest.mark.parametrize("extent", ["full", "oscillation"])
+def test_rod_extent_on_a_quadratic(extent: str) -> None:
     r"""On :math:`\tfrac12 S w^2` (the quartic with Q = 0) the rod flow is linear and solvable in closed form.
 
-    :math:`\dot{\bar w} = -(\eta + \eta^2/2)\bar w` and
-    :math:`\dot\Sigma = (\eta^2/2)(\bar w^2 + \Sigma) - 2\Sigma`: the extent grows at
-    :math:`\eta^2 S^2/2 - 2`, i.e. exactly when :math:`S > 2/\eta`.
+    :math:`\dot{\bar w} = -(\eta + \eta^2/2)\bar w` for both extents.  ``full``:
+    :math:`\dot\Sigma = (\eta^2/2)(\bar w^2 + \Sigma) - 2\Sigma` (the drift :math:`\bar w^2`
+    feeds the extent); ``oscillation``: :math:`\dot\Sigma = (\eta^2/2 - 2)\Sigma`, the
+    drift block removed.  Either way the extent grows at :math:`\eta^2 S^2/2 - 2`, i.e.
+    exactly when :math:`S > 2/\eta`.
     """
     for eta in (1.5, 2.5):  # stable (eta S < 2) and unstable (eta S > 2)
         r = solve_flow(
-            "quartic", "rod", x0=[1.0], eta=eta, steps=6.5, constants={"S": 1.0, "Q": 0.0}, t_eval=[0.5, 2.5, 4.5, 6.5]
+            "quartic",
+            f"rod:extent={extent}",
+            x0=[1.0],
+            eta=eta,
+            steps=6.5,
+            constants={"S": 1.0, "Q": 0.0},
+            t_eval=[0.5, 2.5, 4.5, 6.5],
         )
         wbar, Sigma = r.state[:, 0], r.state[:, 1]
         t = r.t - 0.5
         k = eta + eta**2 / 2
         rate = eta**2 / 2 - 2
-        a = eta**2 / 2
+        a = eta**2 / 2 if extent == "full" else 0.0
         w0 = wbar[0]
         assert np.allclose(wbar, w0 * np.exp(-k * t), rtol=1e-8)
+        assert Sigma[0] == pytest.approx((eta / 2) ** 2)  # GD's first half-step, (eta/2) S w0, squared
         coef = a * w0**2 / (rate + 2 * k)
         assert np.allclose(Sigma, (Sigma[0] + coef) * np.exp(rate * t) - coef * np.exp(-2 * k * t), rtol=1e-7)
 

@@ -136,6 +136,11 @@ class RodFlow(Flow):
     """Rod flow (Regis & Chewi 2026, as reconstructed in THEORY.md §5): centre and extent."""
 
     def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """GD time ½: ``w̄ = w₀ + δ₀``, ``Σ = δ₀δ₀ᵀ``, ``δ₀ = −(η/2)∇L(w₀)``, for both extents.
+
+        (A rank-``r`` extent on networks starts from δ₀'s projection onto the top ``r``
+        Hessian eigenvectors when ``extent=oscillation``; here ``r = n`` and that is δ₀.)
+        """
         eta = p[0]
         g = cp.grad(w0, c)
         delta = -0.5 * eta * g
@@ -153,12 +158,16 @@ class RodFlow(Flow):
         hp = h.xreplace(dict(zip(pot.params, [a + b for a, b in zip(wb, dl, strict=True)], strict=True)))
         hm = h.xreplace(dict(zip(pot.params, [a - b for a, b in zip(wb, dl, strict=True)], strict=True)))
         dw = -ETA / 2 * (gp + gm) - ETA**2 / 8 * (hp + hm) * (gp + gm)
-        dS = ETA**2 / 4 * (gp * gp.T + gm * gm.T)
+        full = self.params[0].default == "full"
+        dS = ETA**2 / 4 * (gp * gp.T + gm * gm.T) if full else ETA**2 / 8 * ((gp - gm) * (gp - gm).T)
         lines = [
             f"{self.title}: centre wbar = (w_t + w_(t+1))/2, half-extent delta = (w_(t+1) - w_t)/2, "
             "Sigma = delta delta^T (delta = sqrt(lambda_1(Sigma)) v_1)",
             "dwbar/dt = -(eta/2)(gL+ + gL-) - (eta^2/8)(H+ + H-)(gL+ + gL-),   gL+- = grad L(wbar +- delta)",
-            "dSigma/dt = (eta^2/4)(gL+ gL+^T + gL- gL-^T) - 2 Sigma",
+            "dSigma/dt = (eta^2/4)(gL+ gL+^T + gL- gL-^T) - 2 Sigma   (extent=full)",
+            "dSigma/dt = (eta^2/2) D D^T - 2 Sigma,  D = (gL+ - gL-)/2   (extent=oscillation, the default: "
+            "the oscillating block; the drift block (eta^2/2) Gbar Gbar^T - 2 Sigma_drift is dropped)",
+            f"below: extent={'full' if full else 'oscillation'}",
         ]
         lines += [
             f"d{w}/dt = {sp.sstr(sp.expand(e) if sp.count_ops(e) < 80 else e)}" for w, e in zip(wb, dw, strict=True)
@@ -329,6 +338,15 @@ for _flow in [
         ("rod_delta", "rod_rhs", "rod_edge", "flow_post", "rod_aux"),
         {"rod_rhs": "flow_rhs", "rod_edge": "flow_edge", "rod_aux": "flow_aux"},
         {"NY": "DIM + DIM * DIM", "NAUX": "DIM + 5", "WS0": "8", "NWS": "WS0 + 7 * DIM + 4 * DIM * DIM"},
+        (
+            FlowParam(
+                "extent",
+                "oscillation",
+                "what Sigma carries: oscillation (the sign-flipping block (eta^2/2) D D^T, D = (gL+ - gL-)/2) "
+                "or full (THEORY's (eta^2/4)(gL+ gL+^T + gL- gL-^T), the drift half-step included)",
+                choices=("full", "oscillation"),
+            ),
+        ),
         time_offset=0.5,
         extras=("trace_sigma",),
         inline=("rod_delta",),

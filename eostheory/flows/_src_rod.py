@@ -1,12 +1,19 @@
 """numba source of the rod flow (THEORY.md §5): centre and extent of the GD rod.
 
 State ``y = (wbar, Sigma)`` with ``Sigma`` the ``DIM x DIM`` extent matrix stored row by row
-(``NY = DIM + DIM**2``); parameters ``p = [eta]``.  The rod's half-extent is taken rank one,
+(``NY = DIM + DIM**2``); parameters ``p = [eta, extent]`` (``extent``: 0 = ``full``, 1 =
+``oscillation``).  The rod's half-extent is taken rank one,
 :math:`\\delta = \\sqrt{\\lambda_1(\\Sigma)}\\, v_1(\\Sigma)` (its sign does not matter: the vector
 field is even in :math:`\\delta`), and with :math:`\\nabla L_\\pm = \\nabla L(\\bar w \\pm \\delta)`:
 
     dwbar/dt  = -(eta/2)(gL+ + gL-) - (eta^2/8)(H+ + H-)(gL+ + gL-)
-    dSigma/dt = (eta^2/4)(gL+ gL+^T + gL- gL-^T) - 2 Sigma
+    dSigma/dt = (eta^2/4)(gL+ gL+^T + gL- gL-^T) - 2 Sigma                   (extent=full)
+    dSigma/dt = (eta^2/2) D D^T - 2 Sigma,   D = (gL+ - gL-)/2               (extent=oscillation)
+
+The source splits exactly, ``gL+ gL+^T + gL- gL-^T = 2 (Gbar Gbar^T + D D^T)`` with
+``Gbar = (gL+ + gL-)/2``: ``extent=oscillation`` keeps the oscillating block ``D D^T`` and drops
+the drift block, whose fixed point is the non-oscillating half-step ``(eta^2/4) Gbar Gbar^T``
+(docs/flows-rod.md).
 """
 
 from __future__ import annotations
@@ -63,9 +70,15 @@ def rod_rhs(y, p, c, ws, out):
             acc += (hp[i, j] + hm[i, j]) * (gp[j] + gm[j])
         out[i] = -0.5 * eta * (gp[i] + gm[i]) - 0.125 * eta * eta * acc
     q = 0.25 * eta * eta
-    for i in range(n):
-        for j in range(n):
-            out[n + i * n + j] = q * (gp[i] * gp[j] + gm[i] * gm[j]) - 2.0 * y[n + i * n + j]
+    if p[1] > 0.5:
+        # oscillation block: (eta^2/2) D D^T with D = (gL+ - gL-)/2, i.e. (q/2)(gL+ - gL-)(gL+ - gL-)^T
+        for i in range(n):
+            for j in range(n):
+                out[n + i * n + j] = 0.5 * q * (gp[i] - gm[i]) * (gp[j] - gm[j]) - 2.0 * y[n + i * n + j]
+    else:
+        for i in range(n):
+            for j in range(n):
+                out[n + i * n + j] = q * (gp[i] * gp[j] + gm[i] * gm[j]) - 2.0 * y[n + i * n + j]
 
 
 def rod_edge(y, p, c, ws):

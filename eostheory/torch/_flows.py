@@ -17,8 +17,10 @@ States:
 - ``central`` (``k`` = 1 to 3, ``tau``): :math:`w`;
   :math:`\dot w = -\eta[\nabla L + \tfrac12\sum_{ij} X_{ij}\nabla^3 L[u_i, u_j]]` with
   :math:`X` from the complementarity problem (closed form for ``k = 1``).
-- ``rod``: :math:`(\bar w, \delta)`, the rank-one rod :math:`\Sigma = \delta\delta^\top`
-  (see :func:`rod_delta_rhs` for the vector equation); ``rod:rank=r`` (``r > 1``):
+- ``rod`` (``extent``): :math:`(\bar w, \delta)`, the rank-one rod :math:`\Sigma = \delta\delta^\top`
+  (see :func:`rod_delta_rhs` for the vector equation); with ``extent=oscillation`` (default)
+  :math:`\Sigma` is the oscillating block of the extent, with ``extent=full`` THEORY's
+  :math:`\delta\delta^\top` including the drift half-step; ``rod:rank=r`` (``r > 1``):
   :math:`(\bar w, U, s)` with :math:`\Sigma = U\,\mathrm{diag}(s)\,U^\top` of rank ``r``,
   stepped and truncated (:class:`_RodLowRank`); ``rod:rank=r:points=signs`` evaluates the
   gradient at the ``2^r`` points :math:`\bar w + \sum_i \pm\sqrt{\lambda_i}v_i` instead of
@@ -391,6 +393,28 @@ class _Central(_Field):
         return self.obj.value(y) + 0.5 * lx, math.sqrt(max(tr, 0.0)), S, e, [tr, 2.0 / self.eta - S]
 
 
+def _rod_initial_extent(field: _Field, w0: Any, rank: int = 1) -> tuple[Any, Any]:
+    r"""``(w̄₀, δ)`` at GD time ½: :math:`\bar w_0 = w_0 + \delta_0`, :math:`\delta_0 = -\tfrac\eta2\nabla L(w_0)`.
+
+    With ``extent=full`` the extent starts as :math:`\delta_0` (THEORY.md §5).  With
+    ``extent=oscillation`` it starts as the projection of :math:`\delta_0` onto the top
+    ``rank`` eigenvectors of :math:`H(w_0)` — the part of GD's first half-step that can
+    oscillate (the edge flow starts its amplitude the same way); with ``rank = n`` that is
+    :math:`\delta_0` itself, the toy path's matrix rod.
+    """
+    op = field.cnt.hessian(w0)
+    delta = -0.5 * field.eta * op.gradient
+    wbar = w0 + delta
+    if field.p[1] > 0.5 and rank < field.n:
+        if rank == 1 or field.eig.tracker is None:
+            _lam, U, _nxt = field.eig.pairs(op, rank)
+        else:
+            method = "lanczos" if field.eig.method == "power" else field.eig.method  # power: top pair only
+            U = EigenTracker(rank, method=method, tol=field.eig.tol)(op).vectors
+        delta = U @ (U.T @ delta)
+    return wbar, delta
+
+
 def rod_delta_rhs(delta: Any, gp: Any, gm: Any, eta: float) -> Any:
     r"""The rank-one rod: :math:`\dot\delta` for :math:`\Sigma = \delta\delta^\top`.
 
@@ -409,7 +433,8 @@ def rod_delta_rhs(delta: Any, gp: Any, gm: Any, eta: float) -> Any:
 
     In one dimension it is the matrix equation exactly (:math:`\dot\delta = A/(2\delta) -
     \delta`); in general it agrees with it whenever :math:`A\delta \parallel \delta`, and
-    costs no more than the centre equation (two inner products).
+    costs no more than the centre equation (two inner products).  ``extent=oscillation``
+    calls it with ``gp = gm = D = (∇L₊ − ∇L₋)/2``, i.e. :math:`A = \tfrac{\eta^2}{2}DD^\top`.
     """
     q = 0.25 * eta * eta
     ap = float(gp @ delta)
@@ -424,15 +449,16 @@ class _Rod(_Field):
     """Rod flow (``_src_rod``) with the rank-one rod as the vector ``delta``."""
 
     def initial(self, w0: Any) -> Any:
-        _L, g = self.obj.value_and_grad(w0)
-        delta = -0.5 * self.eta * g
-        return torch.cat([w0 + delta, delta])
+        wbar, delta = _rod_initial_extent(self, w0)
+        return torch.cat([wbar, delta])
 
     def rhs(self, y: Any) -> Any:
         n = self.n
         eta = self.eta
         wb, delta = y[:n], y[n:]
-        if not float(delta @ delta) > 1e-300:
+        oscillation = self.p[1] > 0.5
+        nonzero = float(delta @ delta) > 1e-300
+        if not nonzero and not oscillation:
             self.flag = "degenerate rod (zero extent): the rank-one vector equation is singular"
             return torch.zeros_like(y)
         opp = self.cnt.hessian(wb + delta)
@@ -440,6 +466,11 @@ class _Rod(_Field):
         gp, gm = opp.gradient, opm.gradient
         s = gp + gm
         dw = -0.5 * eta * s - 0.125 * eta * eta * (opp.matvec(s) + opm.matvec(s))
+        if not nonzero:  # no oscillation: its source (eta^2/2) D D^T vanishes with it
+            return torch.cat([dw, torch.zeros_like(delta)])
+        if oscillation:
+            d = 0.5 * (gp - gm)
+            return torch.cat([dw, rod_delta_rhs(delta, d, d, eta)])
         return torch.cat([dw, rod_delta_rhs(delta, gp, gm, eta)])
 
     def observe(self, y: Any) -> tuple[float, float, float, float, list[float]]:
@@ -498,7 +529,15 @@ class _RodLowRank(_Field):
     eigen-direction of :math:`\Sigma` grows at its own rate :math:`\eta^2 h^2/2 - 2`, where
     the top-eigenpair rod amplifies only :math:`\lambda_1 v_1 v_1^\top`.
 
-    ``rhs`` returns ``[dwbar/dt, g_1, ..., g_P]`` (``(P + 1) n``): what :meth:`step` needs.
+    With ``extent=oscillation`` (the default) the extent's source is the spread of those
+    gradients about their mean, :math:`\tfrac{\eta^2}{2}\tfrac1P\sum_\epsilon
+    (\nabla L(w_\epsilon) - \bar g)(\nabla L(w_\epsilon) - \bar g)^\top` (with ``P = 2``:
+    :math:`\tfrac{\eta^2}{2}DD^\top`, :math:`D = (\nabla L_+ - \nabla L_-)/2`), and the
+    extent starts from the top-eigenvector part of GD's first half-step.
+
+    ``rhs`` returns ``[dwbar/dt, g_1, ..., g_P]`` (``(P + 1) n``; one column
+    :math:`(\nabla L_+ - \nabla L_-)/\sqrt2` for the oscillating top-eigenpair rod): what
+    :meth:`step` needs.
     """
 
     def __init__(
@@ -524,15 +563,14 @@ class _RodLowRank(_Field):
         return wb, math.sqrt(top) * V[:, 0], top
 
     def initial(self, w0: Any) -> Any:
-        _L, g = self.obj.value_and_grad(w0)
-        delta = -0.5 * self.eta * g
+        wbar, delta = _rod_initial_extent(self, w0, self.rank)
         d2 = float(delta @ delta)
         U = torch.zeros((self.n, self.rank), dtype=w0.dtype, device=w0.device)
         s = torch.zeros(self.rank, dtype=w0.dtype, device=w0.device)
         if d2 > 0.0:
             U[:, 0] = delta / math.sqrt(d2)
             s[0] = d2
-        return self.pack(w0 + delta, U, s)
+        return self.pack(wbar, U, s)
 
     def rhs(self, y: Any) -> Any:
         eta = self.eta
@@ -541,6 +579,8 @@ class _RodLowRank(_Field):
             gs = [op.gradient for op in ops]
             sbar = sum(gs) / len(gs)
             hs = sum(op.matvec(sbar) for op in ops) / len(ops)
+            if self.p[1] > 0.5:  # oscillation: the spread of the gradients about their mean
+                gs = [g - sbar for g in gs]
             return torch.cat([-eta * sbar - 0.5 * eta * eta * hs, *gs])
         wb, delta, _top = self.delta(y)
         opp = self.cnt.hessian(wb + delta)
@@ -548,6 +588,8 @@ class _RodLowRank(_Field):
         gp, gm = opp.gradient, opm.gradient
         sg = gp + gm
         dw = -0.5 * eta * sg - 0.125 * eta * eta * (opp.matvec(sg) + opm.matvec(sg))
+        if self.p[1] > 0.5:  # oscillation: (eta^2/2) D D^T is one column (gp - gm)/sqrt(2) at weight eta^2/4
+            return torch.cat([dw, (gp - gm) * math.sqrt(0.5)])
         return torch.cat([dw, gp, gm])
 
     def step(self, y: Any, h: float, method: str, f: Any, f0: Any) -> Any:
