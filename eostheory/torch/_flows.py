@@ -28,8 +28,9 @@ States:
 - ``edge`` / ``edge-rayleigh`` (``curvature``, ``growth``): :math:`(c, u, r)`.
 
 Integration is fixed-step (classical RK4 or explicit Euler, the same formulas and time
-grid as :func:`eostheory.integrate.solve` with ``method="rk4"``/``"euler"``), in the
-objective's dtype (float32 or float64) and on its device.
+grid as :func:`eostheory.integrate.solve` with ``method="rk4"``/``"euler"``; for the edge
+flow also the exponential integrator ``method="exponential"``, one evaluation per step and
+stable at ``dt = 1``), in the objective's dtype (float32 or float64) and on its device.
 """
 
 from __future__ import annotations
@@ -657,6 +658,8 @@ class _RodLowRank(_Field):
 class _Edge(_Field):
     """Edge flow (``_src_edge``): state ``(c, u, r)``."""
 
+    _cache: tuple[Any, tuple[Any, Any, Any, Any, float, float]] | None = None
+
     def initial(self, w0: Any) -> Any:
         op = self.cnt.hessian(w0)
         g = op.gradient
@@ -686,6 +689,46 @@ class _Edge(_Field):
             kappa = float(uh @ (gp - gm)) / (2.0 * r)
         return uh, gp, gm, Hu, kappa, ray
 
+    def exponential_step(self, y: Any, h: float, method: str, f: Any, f0: Any) -> Any:
+        r"""One step of length ``h`` of the exponential integrator (``method="exponential"``).
+
+        With :math:`\bar g = (\nabla L_+ + \nabla L_-)/2`, :math:`q = u^\top H(c)u` and the
+        vector field's own evaluation at ``y`` (no extra work):
+
+        .. math::
+            c' = c - h\eta\,(I - uu^\top)\bar g - \varphi\,(u\cdot\bar g)\,u, \quad
+            \varphi = \frac{1 - e^{-h\eta q}}{q}; \qquad
+            u' = \frac{u + h\eta H(c)u}{\|u + h\eta H(c)u\|}; \qquad
+            r' = r\,e^{h\,\rho(\kappa)},
+
+        :math:`\rho` the growth rate (``eta kappa - 2`` or ``log|1 - eta kappa|``).  The centre
+        equation is stiff along ``u`` (its curvature there is about :math:`2/\eta`, so explicit
+        Euler at ``h = 1`` is GD on :math:`L_{sym}` and oscillates itself); that component is
+        integrated exactly for frozen curvature (exponential Euler), the rest by Euler.  ``u``
+        takes the normalised Euler step of the linear equation :math:`\dot v = \eta H(c)v`,
+        whose projection on the unit sphere is Oja's equation (no sign flips at ``h = 1``,
+        unlike Euler on Oja's equation itself), and ``r`` the exact step for frozen
+        :math:`\kappa` (``r`` stays positive).  First order in ``h``; at ``h = 1`` one
+        evaluation (two gradients, one HVP) per GD step.
+        """
+        n = self.n
+        eta = self.eta
+        cached = self._cache
+        uh, gp, gm, Hu, kappa, ray = cached[1] if cached is not None and cached[0] is y else self.core(y)
+        c, r = y[:n], y[2 * n : 2 * n + 1]
+        gb = 0.5 * (gp + gm)
+        gu = float(gb @ uh)
+        x = h * eta * ray
+        phi = h * eta * (-math.expm1(-x) / x if abs(x) > 1e-12 else 1.0)
+        c_new = c - h * eta * (gb - gu * uh) - phi * gu * uh
+        v = uh + h * eta * Hu
+        nv = float(torch.linalg.vector_norm(v))
+        if not nv > 0.0:
+            self.flag = "degenerate direction (u + h eta H u = 0)"
+            nv = 1.0
+        rate = self.rate(kappa)
+        return torch.cat([c_new, v / nv, r * math.exp(min(h * rate, 700.0))])
+
     def rate(self, kappa: float) -> float:
         if self.p[2] > 0.5:
             return math.log(max(abs(1.0 - self.eta * kappa), 1e-300))
@@ -695,6 +738,7 @@ class _Edge(_Field):
         n = self.n
         eta = self.eta
         uh, gp, gm, Hu, kappa, ray = self.core(y)
+        self._cache = (y, (uh, gp, gm, Hu, kappa, ray))
         u = y[n : 2 * n]
         nu2 = float(u @ u)
         dc = -0.5 * eta * (gp + gm)
@@ -765,8 +809,11 @@ def solve_torch_flow(
         steps: the time span in GD steps.
         x0: GD's starting point (``objective.theta0`` by default).
         params: flow parameters (override those in the name); see ``eostheory flows``.
-        method: ``rk4`` (default) or ``euler``.
-        dt: the fixed step in GD steps (default 0.25 for RK4, 1 for Euler as in the toy path).
+        method: ``rk4`` (default), ``euler``, or ``exponential`` (edge flows only: the
+            exponential integrator of :meth:`_Edge.exponential_step`, one vector-field
+            evaluation per step, stable at ``dt = 1``).
+        dt: the fixed step in GD steps (default 0.25 for RK4, 1 for Euler and exponential as
+            in the toy path).
         record_every: record the observables every this many GD steps (on the step grid).
         eig_method: ``"dense"`` (exact, for small objectives; default when the objective has
             at most 64 parameters) or a :func:`top_eigenpairs` method (``"lanczos"``
@@ -804,8 +851,10 @@ def solve_torch_flow(
     p = fl.param_array(eta, None, **kw)
     eta = float(p[0])
     steps_f = positive_float("steps", steps)
-    if method not in ("rk4", "euler"):
-        raise EosInputError(f"method must be rk4 or euler (fixed step), got {method!r}")
+    if method not in ("rk4", "euler", "exponential"):
+        raise EosInputError(f"method must be rk4, euler or exponential (fixed step), got {method!r}")
+    if method == "exponential" and not fl.name.startswith("edge"):
+        raise EosInputError(f"method exponential integrates the edge flow only, not {fl.name!r}; use rk4 or euler")
     dt = positive_float("dt", dt if dt is not None else (0.25 if method == "rk4" else 1.0))
     record_every = positive_float("record_every", record_every)
     n = objective.n_params
@@ -831,7 +880,7 @@ def solve_torch_flow(
         fld: _Field = _RodLowRank(fl.name, objective, p, eig, cnt, rank, points)
     else:
         fld = _FIELDS[fl.name](fl.name, objective, p, eig, cnt)
-    custom_step = getattr(fld, "step", None)
+    custom_step = getattr(fld, "exponential_step" if method == "exponential" else "step", None)
     off = fl.time_offset
     t_end = steps_f - off
 
