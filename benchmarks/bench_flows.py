@@ -65,7 +65,7 @@ def numpy_fields(pot, eta: float) -> dict[str, Callable[[float, np.ndarray], np.
         d = np.sqrt(max(lam[-1], 0.0)) * V[:, -1]
         gp, gm = g(wb + d), g(wb - d)
         dw = -0.5 * eta * (gp + gm) - 0.125 * eta**2 * (h(wb + d) + h(wb - d)) @ (gp + gm)
-        dS = 0.25 * eta**2 * (np.outer(gp, gp) + np.outer(gm, gm)) - 2 * S
+        dS = 0.125 * eta**2 * np.outer(gp - gm, gp - gm) - 2 * S  # extent=oscillation, the default
         return np.concatenate([dw, dS.ravel()])
 
     def edge(t: float, y: np.ndarray) -> np.ndarray:

@@ -16,8 +16,8 @@ from pathlib import Path
 from eostheory import __version__
 from eostheory.analysis.compare import compare
 
-FLOWS_2D = ["gradient", "modified", "central", "rod", "edge", "edge-rayleigh", "selfstab"]
-FLOWS_1D = ["gradient", "modified", "central", "rod", "edge", "edge-rayleigh"]
+FLOWS_2D = ["gradient", "modified", "central", "rod", "rod:extent=full", "edge", "edge-rayleigh", "selfstab"]
+FLOWS_1D = ["gradient", "modified", "central", "rod", "rod:extent=full", "edge", "edge-rayleigh"]
 
 CASES = [
     {

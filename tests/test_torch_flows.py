@@ -284,6 +284,9 @@ def test_worked_example_quick(tmp_path):
     rows = {r["flow"]: r for r in summary["flows"]}
     assert (tmp_path / "torch_flows_mlp.png").exists()
     g = rows["gradient"]["rel_error_median_2nd_half"]
-    for k in ("central", "edge"):
-        assert rows[k]["rel_error_median_2nd_half"] < 0.6 * g
-    assert rows["edge (euler, dt=0.5)"]["cost_per_step"] < 10
+    for k in ("central", "edge", "rod", "edge (exponential, dt=1)"):
+        assert rows[k]["rel_error_median_2nd_half"] < 0.6 * g, k
+    ex = rows["edge (exponential, dt=1)"]
+    assert ex["rhs_per_step"] == pytest.approx(1.0, abs=0.01)  # one evaluation per GD step
+    assert ex["per_rhs"]["hvps"] == 1.0 and ex["per_rhs"]["gradients"] + ex["per_rhs"]["graphs"] == 3.0
+    assert rows["edge (euler, dt=0.5)"]["rhs_per_step"] == pytest.approx(2.0, abs=0.01)

@@ -1,4 +1,4 @@
-"""Central, rod (rank one and rank two) and edge flow against gradient descent on a small MLP (PyTorch, matrix-free).
+"""Central, rod and edge flow against gradient descent on a small MLP (PyTorch, matrix-free).
 
 Full-batch GD on an MLP 64-16-10 (tanh, MSE, 100 sklearn digits, float64, 1210 parameters)
 with η = 2/S(θ₀): GD is at the edge of stability from its first step and oscillates around
@@ -30,17 +30,18 @@ import torch
 import eostheory.torch as et
 from eostheory.torch import flow_vs_gd, gd_midpoints, measure_costs, solve_torch_flow
 
-#: (label, flow, integrator, dt): the flows, and cheaper integrations of the edge flow
+#: (label, flow, integrator, dt): the flows, the rod with THEORY's full extent, and cheaper
+#: integrations of the edge flow
 RUNS = (
     ("gradient", "gradient", "rk4", 0.25),
     ("central", "central", "rk4", 0.25),
     ("rod", "rod", "rk4", 0.25),
-    ("rod (rank 2)", "rod:rank=2", "rk4", 0.25),
-    ("rod (rank 2, signs)", "rod:rank=2:points=signs", "rk4", 0.25),
+    ("rod (full extent)", "rod:extent=full", "rk4", 0.25),
+    ("rod (full, rank 2, signs)", "rod:rank=2:points=signs:extent=full", "rk4", 0.25),
     ("edge", "edge", "rk4", 0.25),
-    ("edge (rk4, dt=1)", "edge", "rk4", 1.0),
     ("edge (euler, dt=0.5)", "edge", "euler", 0.5),
     ("edge (euler, dt=1)", "edge", "euler", 1.0),
+    ("edge (exponential, dt=1)", "edge", "exponential", 1.0),
 )
 
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
             }
         )
     hdr = (
-        f"{'flow':22s} {'rel err t=10':>12s} {'t=' + str(half):>8s} {'t=' + str(steps - 1):>8s} "
+        f"{'flow':26s} {'rel err t=10':>12s} {'t=' + str(half):>8s} {'t=' + str(steps - 1):>8s} "
         f"{'med 2nd half':>12s} {'osc pred':>9s} {'osc GD':>8s} {'grad/rhs':>8s} {'hvp/rhs':>8s} "
         f"{'3rd/rhs':>7s} {'g-e/rhs':>7s} {'rhs/step':>8s} {'g-e/step':>8s} {'wall g-e/step':>13s}"
     )
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         e = row["rel_error_at"]
         per = row["per_rhs"]
         print(
-            f"{row['flow']:22s} {e.get(10, float('nan')):12.4f} {e.get(half, float('nan')):8.4f} "
+            f"{row['flow']:26s} {e.get(10, float('nan')):12.4f} {e.get(half, float('nan')):8.4f} "
             f"{e.get(steps - 1, float('nan')):8.4f} {row['rel_error_median_2nd_half']:12.4f} "
             f"{row['predicted_oscillation']:9.4f} {row['measured_oscillation']:8.4f} "
             f"{per['gradients'] + per['graphs']:8.2f} {per['hvps']:8.2f} {per['thirds']:7.2f} "
