@@ -251,3 +251,9 @@ def test_flow_result_summary_and_save(tmp_path) -> None:
     assert (tmp_path / "edge.json").exists() and (tmp_path / "edge.npz").exists()
     rod = solve_flow("selfstab", "rod", x0=[0.01, 1.5], eta=0.45, steps=20, record_every=1)
     assert rod.t[0] == 1.0 and rod.t[-1] == 20.0  # the rod's time 0 is GD time 1/2
+
+
+def test_rod_extent_must_be_a_known_choice() -> None:
+    with pytest.raises(EosInputError, match="extent must be one of full, oscillation"):
+        solve_flow("quartic", "rod:extent=half", x0=[0.05], eta=2.5, steps=5)
+    assert get_flow("rod").params[0].default == "oscillation"
