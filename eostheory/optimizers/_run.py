@@ -101,8 +101,10 @@ class RunResult:
         """Write ``config.json``, ``result.json`` and ``arrays.npz`` into ``directory``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
-        (d / "result.json").write_text(json.dumps(self.summary(), indent=2))
+        from eostheory._json import write_json  # strict JSON: a non-finite value is null, listed in non_finite
+
+        write_json(d / "config.json", asdict(self.config))
+        write_json(d / "result.json", self.summary(), annotate=True)
         np.savez(d / "arrays.npz", t=self.t, params=self.params, loss=self.loss, sharpness=self.sharpness)
         return d
 
@@ -136,17 +138,43 @@ class RunResult:
 
 
 def detect_period(tail: np.ndarray, *, max_period: int = 32, rtol: float = 1e-9) -> int:
-    """Smallest period ``p`` with ``w_{t} = w_{t-p}`` (to ``rtol``) over the tail, or 0.
+    r"""Smallest period ``p`` with :math:`w_t = w_{t-p}` (to ``rtol``) over the tail, or 0.
 
     ``tail`` holds the last iterates in time order (shape ``(m, n)``); at least two full
-    periods must fit in it.  Period 1 means a fixed point.
+    periods and one step must fit in it.  Period 1 means a fixed point.
+
+    The test is step-size aware: a small difference :math:`D_t = \|w_t - w_{t-p}\|_\infty`
+    is not enough, since a run with a tiny step size moves by tiny amounts without being
+    anywhere near a fixed point.  The differences must also shrink: with the contraction
+    :math:`\rho = D_t / D_{t-p}` over one period, the distance still to travel is about
+    :math:`D_t\,\rho/(1-\rho)` (a geometric series), and that must be below
+    ``rtol`` times the scale.  Differences at rounding level (:math:`64\,\epsilon` of the
+    scale) are an exact cycle.
+
+    Examples:
+        >>> t = np.arange(64.0)[:, None]
+        >>> detect_period(np.cos(np.pi * t)), detect_period(1 - 1e-12 * t)
+        (2, 0)
     """
+    tail = np.asarray(tail, dtype=float)
     m = tail.shape[0]
-    scale = 1.0 + float(np.max(np.abs(tail))) if m else 1.0
+    if m == 0:
+        return 0
+    scale = 1.0 + float(np.max(np.abs(tail)))
+    exact = 64 * np.finfo(float).eps * scale
     for p in range(1, max_period + 1):
         if m < 2 * p + 1:
             break
-        if float(np.max(np.abs(tail[p:] - tail[:-p]))) <= rtol * scale:
+        d = np.max(np.abs(tail[p:] - tail[:-p]), axis=1)  # D_t for t = p .. m-1
+        last, before = float(d[-1]), float(d[-1 - p])
+        if float(np.max(d)) <= exact:
+            return p
+        if float(np.max(d[-p - 1 :])) > rtol * scale:
+            continue
+        rho = last / before if before > 0 else 0.0
+        if rho < 1.0 and last * rho / (1.0 - rho) <= rtol * scale:
+            return p
+        if last <= exact:  # reached rounding level at the end
             return p
     return 0
 

@@ -8,12 +8,13 @@ overrides the constants.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 from eostheory._errors import EosInputError
 from eostheory.symbolic.potential import ConstantValue, Potential
 
-__all__ = ["TOYS", "ToySpec", "toy"]
+__all__ = ["TOYS", "ToySpec", "toy", "unknown_toy_message"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,19 @@ TOYS: dict[str, ToySpec] = {
 }
 
 
+def unknown_toy_message(name: str) -> str:
+    """The message for an unknown toy name: the nearest names, or the full list.
+
+    Examples:
+        >>> unknown_toy_message("selfsta")
+        "unknown potential 'selfsta'; did you mean 'selfstab'?"
+    """
+    near = difflib.get_close_matches(name, list(TOYS), n=3, cutoff=0.6)
+    if near:
+        return f"unknown potential {name!r}; did you mean {', '.join(repr(n) for n in near)}?"
+    return f"unknown potential {name!r}; known toys: {', '.join(sorted(TOYS))} (see 'eostheory potentials')"
+
+
 def toy(name: str, **constants: ConstantValue) -> Potential:
     """Build the named toy potential, with ``constants`` overriding its defaults.
 
@@ -116,7 +130,7 @@ def toy(name: str, **constants: ConstantValue) -> Potential:
     try:
         spec = TOYS[name]
     except KeyError:
-        raise EosInputError(f"unknown potential {name!r}; known toys: {', '.join(sorted(TOYS))}") from None
+        raise EosInputError(unknown_toy_message(name)) from None
     unknown = set(constants) - set(spec.constants)
     if unknown:
         raise EosInputError(f"toy {name!r} has no constant(s) {sorted(unknown)}; it has {sorted(spec.constants)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 
@@ -10,11 +11,27 @@ import sympy as sp
 
 from eostheory._errors import EosInputError
 from eostheory._validate import finite_float
-from eostheory.symbolic._parse import parse_formula
+from eostheory.symbolic._parse import as_sympy, parse_formula
 
 __all__ = ["Potential", "as_potential"]
 
 ConstantValue = float | int | None
+
+#: Symbol names used internally for the direction of the third-derivative contraction.
+_RESERVED = re.compile(r"u_\d+")
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses changes (the constants of an immutable :class:`Potential`)."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("the constants of a Potential cannot be changed; use .with_constants(...)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self.items()))
 
 
 def _as_symbol(x: str | sp.Symbol, where: str) -> sp.Symbol:
@@ -75,10 +92,7 @@ class Potential:
             known = {s.name: s for s in [*(param_syms or []), *const_syms]}
             expr = parse_formula(expr, symbols=known)
         elif not isinstance(expr, sp.Expr):
-            try:
-                expr = sp.sympify(expr)
-            except (sp.SympifyError, TypeError):
-                raise EosInputError(f"cannot make a potential from {expr!r}") from None
+            expr = as_sympy(expr, "a potential")
         if expr.has(sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
             raise EosInputError(f"potential {expr} is not a finite real expression")
         free = expr.free_symbols
@@ -91,16 +105,38 @@ class Potential:
         both = set(param_syms) & set(const_syms)
         if both:
             raise EosInputError(f"{sorted(map(str, both))} declared both as parameter and constant")
+        reserved = sorted(s.name for s in (*free, *param_syms, *const_syms) if _RESERVED.fullmatch(s.name))
+        if reserved:
+            raise EosInputError(
+                f"the name(s) {', '.join(dict.fromkeys(reserved))} are reserved for the direction u of "
+                "grad^3 L[u, u] (u_0, u_1, ...); rename them"
+            )
         undeclared = free - set(param_syms) - set(const_syms)
         if undeclared:
             names = ", ".join(sorted(map(str, undeclared)))
             raise EosInputError(
                 f"undeclared symbol(s) {names} in {expr}: declare them as parameters or set them as constants"
             )
-        self.expr: sp.Expr = expr
-        self.params: tuple[sp.Symbol, ...] = tuple(param_syms)
-        self.constants: dict[sp.Symbol, float | None] = const_syms
-        self.name = name
+        object.__setattr__(self, "expr", expr)
+        object.__setattr__(self, "params", tuple(param_syms))
+        object.__setattr__(self, "constants", FrozenDict(const_syms))
+        object.__setattr__(self, "name", name)
+
+    # A Potential is immutable: its kernels, caches and derived expressions are keyed by
+    # the expression, so changing it in place would silently keep stale kernels.
+    expr: sp.Expr
+    params: tuple[sp.Symbol, ...]
+    constants: FrozenDict
+    name: str | None
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(
+            f"a Potential is immutable (cannot set {key!r}); build a new one, e.g. "
+            "Potential(new_expr, params, constants) or .with_constants(...)"
+        )
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"a Potential is immutable (cannot delete {key!r})")
 
     # --- basic properties -------------------------------------------------------------
     @property
@@ -182,7 +218,8 @@ class Potential:
         r""":math:`\nabla^3 L[u, u] = \nabla_w\, (u^\top H(w)\, u)` with :attr:`direction_symbols` as :math:`u`.
 
         With :math:`u` the unit top eigenvector of :math:`H` this is the gradient of the
-        sharpness, :math:`\nabla S(w)` (THEORY.md §3–§4).
+        sharpness, :math:`\nabla S(w)` (first-order perturbation of a simple eigenvalue,
+        :math:`d\lambda = u^\top dH\, u`), the quantity every edge-of-stability model is driven by.
         """
         return self._third
 
@@ -231,7 +268,21 @@ def as_potential(
 
     A string that names a toy of :mod:`eostheory.symbolic.library` gives that toy (with
     ``constants`` overriding its defaults); any other string is parsed as a formula, and
-    its free symbols not listed in ``constants`` are the parameters (or ``params``).
+    its free symbols not listed in ``constants`` are the parameters (or ``params``).  A
+    bare name that is not a toy (``"selfsta"``) is an error naming the nearest toys,
+    never the linear potential ``L = selfsta``.
+
+    Raises:
+        EosInputError: an unknown toy name, or a bad formula.
+
+    Examples:
+        >>> as_potential("quartic").name
+        'quartic'
+        >>> try:
+        ...     as_potential("selfsta")
+        ... except EosInputError as exc:
+        ...     print(str(exc).split(" (")[0])
+        unknown potential 'selfsta'; did you mean 'selfstab'?
     """
     from eostheory.symbolic.library import TOYS, toy
 
@@ -247,6 +298,11 @@ def as_potential(
                 f"toy {spec!r} has parameters {[p.name for p in pot.params]}; --params cannot rename them"
             )
         return pot
-    if isinstance(spec, str) and spec.strip().replace("-", "_").isidentifier() and "-" in spec:
-        raise EosInputError(f"unknown potential {spec!r}; known toys: {', '.join(sorted(TOYS))}")
+    if isinstance(spec, str) and spec.strip().replace("-", "_").isidentifier():
+        from eostheory.symbolic.library import unknown_toy_message
+
+        raise EosInputError(
+            unknown_toy_message(spec.strip())
+            + f" (a formula that is a bare name is refused as a likely typo: write e.g. '1*{spec.strip()}')"
+        )
     return Potential(spec, params=params, constants=constants)

@@ -1,7 +1,7 @@
 r"""Linear and mean-square stability of optimizers, and the flip bifurcation of GD.
 
 Everything here is derived with sympy from the optimizer's single definition, its
-:class:`~eostheory.symbolic.rules.UpdateRule` (THEORY.md §1–§2).
+:class:`~eostheory.symbolic.rules.UpdateRule` (derivations and sources in ``docs/stability.md``).
 
 **Deterministic thresholds.**  On a quadratic :math:`L = \tfrac12 \lambda w^2` the gradient
 is :math:`g = \lambda w`, and an optimizer whose step is linear in its state
@@ -40,9 +40,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import mpmath
 import sympy as sp
 
 from eostheory._errors import EosInputError
+from eostheory._limits import time_limit as _time_limit
+from eostheory.symbolic._parse import as_sympy as _as_sympy
 from eostheory.symbolic.rules import REDUCTIONS, G, UpdateRule, W
 
 __all__ = [
@@ -274,15 +277,7 @@ def _values(rule: UpdateRule, values: Mapping[str, Any] | None) -> dict[sp.Symbo
         raise EosInputError(f"the rule has no hyperparameter(s) {unknown}; it has {sorted(known)}")
     out: dict[sp.Symbol, sp.Expr] = {}
     for k, v in values.items():
-        if isinstance(v, str):
-            from eostheory.symbolic._parse import parse_formula
-
-            expr = parse_formula(v)
-        else:
-            try:
-                expr = sp.nsimplify(v, rational=True) if isinstance(v, float) else sp.sympify(v)
-            except (sp.SympifyError, TypeError, ValueError):
-                raise EosInputError(f"value of {k} must be a number or formula, got {v!r}") from None
+        expr = _as_sympy(v, f"value of {k}")
         if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
             raise EosInputError(f"value of {k} must be finite, got {v!r}")
         out[known[k]] = expr
@@ -328,7 +323,7 @@ def _parts(expr: sp.Expr) -> tuple[int, list[tuple[sp.Expr, int]], list[tuple[sp
     Each factor is ``(base, exponent)``; a rational coefficient comes first; sums are
     written with a positive constant term.  ``None`` when ``expr`` is not rational.
     """
-    expr = sp.sympify(expr)
+    expr = _as_sympy(expr)
     if not expr.is_rational_function():
         return None
     num, den = sp.fraction(sp.cancel(sp.together(expr)))
@@ -399,7 +394,7 @@ def _show(expr: sp.Expr) -> str:
 
 
 def as_text(expr: sp.Expr) -> str:
-    """Readable text of a derived expression, in the notation of THEORY.md.
+    """Readable text of a derived expression, in the notation of the documentation (``lam``, ``beta``, ``eta``).
 
     Factors are written with their constant term first and positive, so
     ``-2*(beta + 1)/(eta*(beta - 1))`` reads ``2*(1 + beta)/(eta*(1 - beta))``; the text
@@ -494,10 +489,33 @@ def _poly_display(p: sp.Expr, z: sp.Symbol) -> sp.Expr:
 # numeric helpers (sympy/mpmath, exact inputs)
 # --------------------------------------------------------------------------------------
 def _nroots(expr: sp.Expr, var: sp.Symbol) -> list[sp.Expr]:
+    """Numeric roots (with multiplicity) of a polynomial with exact coefficients.
+
+    mpmath's Durand–Kerner iteration converges slowly on repeated roots, so on failure
+    the square-free factors are solved one by one; a polynomial that still does not
+    converge (coefficients of wildly different sizes, e.g. ``beta = 1e308``) is a
+    one-line :class:`EosInputError`, never mpmath's ``NoConvergence``.
+    """
     poly = sp.Poly(sp.expand(expr), var)
     if poly.degree() <= 0:
         return []
-    return poly.nroots(n=_DIGITS, maxsteps=200)
+    try:
+        return poly.nroots(n=_DIGITS, maxsteps=200)
+    except mpmath.libmp.libhyper.NoConvergence:
+        pass
+    try:
+        roots: list[sp.Expr] = []
+        for factor, mult in sp.sqf_list(poly)[1]:
+            if factor.degree() > 0:
+                roots += factor.nroots(n=_DIGITS, maxsteps=2000) * mult
+        return roots
+    except mpmath.libmp.libhyper.NoConvergence:
+        coeffs = ", ".join(str(sp.N(c, 3)) for c in poly.all_coeffs()[:4])
+        raise EosInputError(
+            f"the roots of a degree-{poly.degree()} polynomial in {var} (coefficients {coeffs}, ...) could not be "
+            "computed: the numerical root finder did not converge; hyperparameter values this extreme "
+            "are out of its reach"
+        ) from None
 
 
 def _rho(p: sp.Expr, z: sp.Symbol) -> sp.Float:
@@ -812,6 +830,7 @@ def thresholds(
     values: Mapping[str, Any] | None = None,
     samples: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
     preconditioned: bool = False,
+    time_limit: float | None = None,
 ) -> StabilityResult:
     r"""Derive the linear-stability threshold :math:`\lambda^*` of an optimizer.
 
@@ -835,6 +854,10 @@ def thresholds(
         preconditioned: read :math:`\lambda` as an eigenvalue of :math:`P^{-1}H` (the rule
             acting on the preconditioned gradient :math:`P^{-1}g` with a fixed
             :math:`P \succ 0`); the algebra is the same, see :func:`matrix_stability`.
+        time_limit: seconds allowed to the derivation (default ``EOSTHEORY_TIME_LIMIT``
+            or 60; ``0`` for none): a rule with many chained buffers has a characteristic
+            polynomial too large for exact algebra, and stops with a message instead of
+            running for minutes.
 
     Returns:
         A :class:`StabilityResult`.
@@ -854,6 +877,18 @@ def thresholds(
         0
     """
     rule, name = as_rule(optimizer_or_rule)
+    with _time_limit(time_limit, f"the stability analysis of {name or _text(rule)}"):
+        return _thresholds(rule, name, values=values, samples=samples, preconditioned=preconditioned)
+
+
+def _thresholds(
+    rule: UpdateRule,
+    name: str | None,
+    *,
+    values: Mapping[str, Any] | None,
+    samples: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None,
+    preconditioned: bool,
+) -> StabilityResult:
     A, xs = linear_map(rule)
     fixed = _values(rule, values)
     if fixed:
@@ -1366,7 +1401,7 @@ def flip_bifurcation(
         ('supercritical', (S*eta - 2)/(Q*eta), (2/S, 3/S), '+1')
     """
     pot, w, L, cvals = _one_d(potential, constants)
-    w0 = sp.sympify(point) if not isinstance(point, float) else sp.nsimplify(point, rational=True)
+    w0 = _as_sympy(point, "the critical point w0")
     eta = _fresh("eta", L.free_symbols)
     d = [sp.diff(L, w, k) for k in range(1, 5)]
     at = [sp.simplify(x.subs(w, w0)) for x in d]
