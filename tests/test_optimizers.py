@@ -1,5 +1,5 @@
 """Explicit optimizers: compiled steps against independent numpy references, run statuses,
-and the foundation's acceptance numbers (THEORY.md §2–§3)."""
+and the foundation's acceptance numbers (flip bifurcation of the quartic, self-stabilization toys)."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_quartic_cycle_lost_past_three() -> None:
 
 
 def test_heavy_ball_two_cycle_on_selfstab() -> None:
-    """THEORY.md §4 [D]: heavy ball β = 0.5, η = 0.62 settles on 1 + y² = 2(1+β)/η, x² = (2−y)/y."""
+    """Heavy ball β = 0.5, η = 0.62 settles on 1 + y² = 2(1+β)/η, x² = (2−y)/y."""
     r = eos.run("selfstab", "heavy-ball", x0=[0.01, 1.5], eta=0.62, beta=0.5, steps=40000)
     assert (r.status, r.period) == ("oscillating", 2)
     y = r.average["params"][1]

@@ -1,4 +1,4 @@
-"""Stability analysis: symbolic thresholds against THEORY.md §1–§2, checked numerically."""
+"""Stability analysis: symbolic thresholds against the classical thresholds and the flip bifurcation, checked numerically."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from eostheory.symbolic.stability import (
 beta, eta, z = sp.symbols("beta eta z")
 S, Q = sp.symbols("S Q")
 
-# THEORY.md §1, as data: name, the update lines as the table writes them, p(z), lambda*
+# the classical linear-stability table, as data: name, the update lines as the table writes them, p(z), lambda*
 TABLE = [
     ("gd", ["w = w - eta*g"], z - 1 + eta * LAMBDA, 2 / eta),
     (
@@ -80,7 +80,7 @@ def test_builtin_reuses_the_single_definition() -> None:
 
 
 def test_heavy_ball_complex_roots_have_modulus_sqrt_beta() -> None:
-    """THEORY §1: for heavy ball the complex roots have |z|^2 = beta, so z = -1 binds."""
+    """For heavy ball the complex roots have |z|^2 = beta, so z = -1 binds."""
     r = thresholds("heavy-ball")
     assert _eq(r.boundaries["complex"], 1 - beta)
     for lam in (1.0, 2.0, 3.0):  # below 2(1+beta)/eta = 3.8 at eta = 1, beta = 0.9
@@ -308,7 +308,7 @@ def test_runs_for_user_rule() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# flip bifurcation (THEORY.md §2)
+# flip bifurcation of GD on the quartic
 # --------------------------------------------------------------------------------------
 def test_quartic_flip_exact() -> None:
     r = flip_bifurcation("quartic")

@@ -188,7 +188,7 @@ def test_mlp_flows_track_gd_midpoint(mlp_run):
     gradient flow drifts off (median 0.10 over t in [30, 59], 0.13 mean over [50, 59]);
     central, edge and rod flow (oscillating extent, the default) stay at medians 0.078,
     0.083 and 0.067 (max 0.083, 0.091, 0.078) and end near half of gradient flow's error.
-    The rod with THEORY's full extent (``extent=full``) is the closest until t ~ 45 (median
+    The rod with the reconstructed full extent (``extent=full``) is the closest until t ~ 45 (median
     0.024 over [2, 45]: it evaluates the gradient at GD's own points) but its extent stays
     aligned with the gradient: it predicts an oscillation of 0.015 where GD's is 0.136, and
     drifts off later (docs/torch.md).

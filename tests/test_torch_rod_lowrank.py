@@ -163,7 +163,7 @@ def mlp_rods():
 
 
 def test_mlp_rank_two_does_not_track_gd_better(mlp_rods):
-    """THEORY's full extent (``extent=full``), MLP 64-16-10 at eta = 2/S0, 120 steps (float64).
+    """The reconstructed full extent (``extent=full``), MLP 64-16-10 at eta = 2/S0, 120 steps (float64).
     Measured relative centre error ||c(t) - wbar_t|| / ||wbar_t - w_0||: rank 1 median 0.1203
     over t in [60, 119], 0.1465 at t = 119; rank 2 0.1202 and 0.1465; predicted oscillation 0.0083 for both against GD's
     0.116.  Rank two does not help: GD's oscillation lies along the top Hessian eigenvector u,

@@ -268,6 +268,8 @@ def _leaf() -> st.SearchStrategy[tuple[str, sp.Expr]]:
 def _extend(children: st.SearchStrategy[tuple[str, sp.Expr]]) -> st.SearchStrategy[tuple[str, sp.Expr]]:
     def binop(a: tuple[str, sp.Expr], b: tuple[str, sp.Expr], op: str) -> tuple[str, sp.Expr | None]:
         (ta, ea), (tb, eb) = a, b
+        if ea is None or eb is None:
+            return f"({ta}){op}({tb})", None
         if op == "/":
             return f"({ta})/({tb})", None if eb == 0 else ea / eb
         value = {"+": ea + eb, "-": ea - eb, "*": ea * eb}[op]
@@ -275,7 +277,7 @@ def _extend(children: st.SearchStrategy[tuple[str, sp.Expr]]) -> st.SearchStrate
 
     def power(a: tuple[str, sp.Expr], k: int, caret: bool) -> tuple[str, sp.Expr | None]:
         ta, ea = a
-        if ea == 0 and k < 0:
+        if ea is None or (ea == 0 and k < 0):
             return f"({ta})**({k})", None
         return f"({ta}){'^' if caret else '**'}({k})", ea**k
 

@@ -30,7 +30,7 @@ import torch
 import eostheory.torch as et
 from eostheory.torch import flow_vs_gd, gd_midpoints, measure_costs, solve_torch_flow
 
-#: (label, flow, integrator, dt): the flows, the rod with THEORY's full extent, and cheaper
+#: (label, flow, integrator, dt): the flows, the rod with the full extent delta delta^T, and cheaper
 #: integrations of the edge flow
 RUNS = (
     ("gradient", "gradient", "rk4", 0.25),

@@ -5,7 +5,7 @@ in it assumes CUDA.  Full-batch GD (η = 0.2) trains a small CNN (two 3×3 conv 
 16 and 32 channels, tanh, average pooling) on the 1797 digits with the MSE loss, and tracks
 the top three Hessian eigenvalues with warm-started Lanczos running on the device.  The
 sharpness rises to 2/η = 10; then several eigenvalues sit at the edge together — the
-regime in which the central flow needs more than one eigenvalue (THEORY.md §4).
+regime in which the central flow needs more than one eigenvalue (Cohen, Damian et al. 2025).
 
     python worked_examples/torch_gpu_edge.py              # 1500 steps (about a minute on 1 CPU core)
     python worked_examples/torch_gpu_edge.py --quick      # seconds

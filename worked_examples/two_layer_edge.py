@@ -7,8 +7,9 @@ with RK4 on the compiled gradient, reaches a minimum of sharpness S_GF.  Gradien
 with a step size eta for which 2/eta < S_GF cannot converge there (that minimum is linearly
 unstable, and here even the starting point has S > 2/eta): it oscillates, its sharpness
 falls below 2/eta, and it converges to a flatter, more balanced minimum with S <= 2/eta
-(THEORY.md §10).  Small-step GD tracks gradient flow.  When eostheory.flows is installed
-the full mode also solves its gradient and central flows on the same net.
+(the balancing effect of large steps: Kreisler et al. 2023, Wang et al. 2022).  Small-step GD
+tracks gradient flow.  When eostheory.flows is installed the full mode also solves its gradient
+and central flows on the same net.
 
 Outputs (in --out, default ./two_layer_edge_out): table.md, results.json and
 sharpness.png (sharpness against gradient-flow time eta*t, with the thresholds 2/eta).

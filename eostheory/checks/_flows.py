@@ -1,4 +1,4 @@
-"""Checks of the continuous-time models against closed forms and explicit GD (THEORY.md §2–§6)."""
+"""Checks of the continuous-time models (central, rod, edge flow, self-stabilization) against closed forms and GD."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Checks of symbolic networks: compiled kernels against the naive full expression, and
-the closed forms at minima of linear nets and the balancedness invariants (THEORY.md §10)."""
+the closed forms at minima of linear nets and the balancedness invariants of gradient flow."""
 
 from __future__ import annotations
 

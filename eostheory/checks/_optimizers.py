@@ -1,4 +1,4 @@
-"""Checks of the explicit optimizers against closed forms (THEORY.md §2–§3)."""
+"""Checks of the explicit optimizers against closed forms: the quartic's flip and the self-stabilization toys."""
 
 from __future__ import annotations
 

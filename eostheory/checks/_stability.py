@@ -1,4 +1,4 @@
-"""Checks of the stability analysis against THEORY.md §1–§2 and against simulation."""
+"""Checks of the stability analysis against the classical thresholds, the flip bifurcation and simulation."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from eostheory.symbolic.stability import _show
 beta, eta = sp.symbols("beta eta")
 _Z = sp.Symbol("z")
 
-#: THEORY.md §1: name, update lines as written in the table, p(z), lambda*.
-THEORY_TABLE = [
+#: The classical linear-stability table, written out independently: name, update lines, p(z), lambda*.
+CLASSICAL_TABLE = [
     ("gd", ["w = w - eta*g"], _Z - 1 + eta * _LAM, 2 / eta),
     (
         "heavy-ball",
@@ -45,10 +45,10 @@ def _same(a: sp.Expr, b: sp.Expr) -> bool:
 
 @check("stability")
 def theory_table_thresholds() -> Iterator[CheckResult]:
-    """Exact sympy equality with THEORY.md §1 (p(z), lambda*, crossing z = -1), by name and by --update lines."""
+    """Exact sympy equality with the classical table (p(z), lambda*, crossing z = -1), by name and by --update lines."""
     from eostheory.symbolic.stability import thresholds
 
-    for name, lines, poly, thr in THEORY_TABLE:
+    for name, lines, poly, thr in CLASSICAL_TABLE:
         for label, target in ((name, name), (f"{name} from update lines", lines)):
             r = thresholds(target)
             p = r.polynomial.subs(r.z, _Z)
@@ -100,7 +100,7 @@ def preconditioned_thresholds() -> Iterator[CheckResult]:
 
 @check("stability")
 def mean_square_heavy_ball() -> Iterator[CheckResult]:
-    """THEORY.md §1: m2/a = 2(1-beta)/eta + 2 beta a/(1+beta); limits 2(1+beta)/eta and 2(1-beta)/eta."""
+    """Mean-square boundary m2/a = 2(1-beta)/eta + 2 beta a/(1+beta); limits 2(1+beta)/eta and 2(1-beta)/eta."""
     from eostheory.symbolic.stability import mean_square, thresholds
 
     ms = mean_square("heavy-ball")
@@ -127,7 +127,7 @@ def mean_square_heavy_ball() -> Iterator[CheckResult]:
         None,
         _same(ms.noise_limit, 2 * (1 - beta) / eta),
     )
-    for name, _, _, _ in THEORY_TABLE:
+    for name, _, _, _ in CLASSICAL_TABLE:
         m = mean_square(name)
         t = thresholds(name)
         yield CheckResult(
@@ -149,7 +149,7 @@ def mean_square_heavy_ball() -> Iterator[CheckResult]:
 
 @check("stability")
 def quartic_flip() -> Iterator[CheckResult]:
-    """THEORY.md §2: quartic 2-cycle w*^2 = (S - 2/eta)/Q stable for eta*S in (2, 3); +Q/4 w^4 subcritical."""
+    """Flip bifurcation: quartic 2-cycle w*^2 = (S - 2/eta)/Q stable for eta*S in (2, 3); +Q/4 w^4 subcritical."""
     from eostheory.symbolic.stability import flip_bifurcation
 
     S, Q = sp.symbols("S Q")

@@ -133,7 +133,7 @@ class CentralHeavyBallFlow(Flow):
 
 @dataclass(frozen=True)
 class RodFlow(Flow):
-    """Rod flow (Regis & Chewi 2026, as reconstructed in THEORY.md §5): centre and extent."""
+    """Rod flow (Regis & Chewi 2026, arXiv:2602.01480, reconstructed from the abstract): centre and extent."""
 
     def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
         """GD time ½: ``w̄ = w₀ + δ₀``, ``Σ = δ₀δ₀ᵀ``, ``δ₀ = −(η/2)∇L(w₀)``, for both extents.
@@ -180,7 +180,7 @@ class RodFlow(Flow):
 
 @dataclass(frozen=True)
 class EdgeFlow(Flow):
-    """Edge flow (Marion 2026, as reconstructed in THEORY.md §6): centre, direction, magnitude."""
+    """Edge flow (Marion 2026, arXiv:2606.18080, reconstructed from the abstract): centre, direction, magnitude."""
 
     def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
         eta = p[0]
@@ -316,7 +316,7 @@ for _flow in [
         "central-hb",
         "heavy-ball central flow",
         "central flow of heavy-ball momentum with the buffer as state; the sharpness is held at "
-        "2(1+beta)/eta (THEORY.md §4, by analogy).",
+        "2(1+beta)/eta (by analogy with the central flow; no published form).",
         "after Cohen et al., ICLR 2025",
         _src_central,
         _src_central.HB_FUNCTIONS,
@@ -333,7 +333,7 @@ for _flow in [
         "rod flow",
         "the GD iterate pair as a rod: centre (w_t + w_(t+1))/2 and extent Sigma = delta delta^T, "
         "second-order modified equation of the exact centre identity.",
-        "Regis & Chewi, 2026 (reconstructed, THEORY.md §5)",
+        "Regis & Chewi, 2026, arXiv:2602.01480 (reconstructed from the abstract)",
         _src_rod,
         ("rod_delta", "rod_rhs", "rod_edge", "flow_post", "rod_aux"),
         {"rod_rhs": "flow_rhs", "rod_edge": "flow_edge", "rod_aux": "flow_aux"},
@@ -343,7 +343,7 @@ for _flow in [
                 "extent",
                 "oscillation",
                 "what Sigma carries: oscillation (the sign-flipping block (eta^2/2) D D^T, D = (gL+ - gL-)/2) "
-                "or full (THEORY's (eta^2/4)(gL+ gL+^T + gL- gL-^T), the drift half-step included)",
+                "or full (the reconstructed (eta^2/4)(gL+ gL+^T + gL- gL-^T), the drift half-step included)",
                 choices=("full", "oscillation"),
             ),
         ),
@@ -357,7 +357,7 @@ for _flow in [
         "edge flow",
         "GD as c + (-1)^t r u: centre on the symmetrized loss, direction by Oja's flow, magnitude "
         "growing at (eta kappa - 2); secant curvature by default.",
-        "Marion, 2026 (reconstructed, THEORY.md §6)",
+        "Marion, 2026, arXiv:2606.18080 (reconstructed from the abstract)",
         _src_edge,
         ("edge_core", "edge_rate", "edge_eval", "edge_rhs", "edge_edge", "flow_post", "edge_aux"),
         {"edge_rhs": "flow_rhs", "edge_edge": "flow_edge", "edge_aux": "flow_aux"},

@@ -33,7 +33,7 @@ __all__ = [
 
 BACKEND = backend()
 if BACKEND == "numba":
-    from numba import njit
+    from eostheory.compile._jit import njit  # numba.njit with a sealed, self-repairing cache
 
     jit = njit(cache=True, error_model="numpy")
 else:

@@ -1,4 +1,4 @@
-"""Damian, Nichani & Lee's reduced map of self-stabilization (THEORY.md §3)."""
+"""Damian, Nichani & Lee's reduced map of self-stabilization (ICLR 2023, arXiv:2209.15594)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""numba source of the edge flow (THEORY.md §6): centre, direction and magnitude.
+"""numba source of the edge flow (Marion 2026, reconstructed): centre, direction and magnitude.
 
 State ``y = (c, u, r)`` (``NY = 2 DIM + 1``); parameters ``p = [eta, curvature, growth]`` with
 curvature 0 = Rayleigh quotient :math:`u^\\top H(c) u`, 1 = secant

@@ -1,4 +1,4 @@
-"""numba source of the rod flow (THEORY.md §5): centre and extent of the GD rod.
+"""numba source of the rod flow (Regis & Chewi 2026, reconstructed): centre and extent of the GD rod.
 
 State ``y = (wbar, Sigma)`` with ``Sigma`` the ``DIM x DIM`` extent matrix stored row by row
 (``NY = DIM + DIM**2``); parameters ``p = [eta, extent]`` (``extent``: 0 = ``full``, 1 =

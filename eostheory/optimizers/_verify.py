@@ -290,7 +290,7 @@ def overparameterized_regression(n: int = 128, d: int = 256, seed: int = 0) -> n
 
 
 def batch_sharpness(X: np.ndarray, e: np.ndarray, batch_size: int, *, samples: int = 2000, seed: int = 0) -> float:
-    r"""Batch Sharpness :math:`E_B[g_B^\top H_B g_B / \|g_B\|^2]` at the error ``e`` (THEORY.md §7).
+    r"""Batch Sharpness :math:`E_B[g_B^\top H_B g_B / \|g_B\|^2]` at the error ``e`` (Andreyev & Beneventano 2024).
 
     :math:`H_B = \frac1b\sum_{i\in B} x_i x_i^\top` and :math:`g_B = H_B e`.  Batch size 1
     is averaged exactly over all samples (there it equals :math:`E\|x_i\|^2`); full batch

@@ -32,6 +32,7 @@ import math
 import numbers
 import sys
 import tokenize
+import warnings
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from typing import Any
@@ -190,7 +191,19 @@ def _power(base: sp.Expr, exp: sp.Expr, text: str) -> sp.Expr:
             size = _digits(base) * float(abs(exp))
             if size > LIMITS["max_digits"]:
                 raise _fail(text, f"the number {base}**{exp} has more than {LIMITS['max_digits']} digits")
-    return sp.Pow(base, exp)
+    if base == 0 and exp.is_extended_negative:
+        raise _fail(text, "division by zero")
+    return _finite(sp.Pow(base, exp), text)
+
+
+_INFINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
+
+
+def _finite(value: sp.Expr, text: str) -> sp.Expr:
+    """Refuse a sub-expression that is infinite or undefined (``log(0)``, ``0**-1``)."""
+    if any(value is v or value == v for v in _INFINITE):
+        raise _fail(text, f"a part of it evaluates to {value}, which is not finite")
+    return value
 
 
 class _Builder:
@@ -285,7 +298,9 @@ class _Builder:
             raise _fail(self.text, f"{name}() takes {want}, got {n}")
         args = [self.build(a) for a in node.args]
         try:
-            return func(*args)
+            return _finite(func(*args), self.text)
+        except EosInputError:
+            raise
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise _fail(self.text, f"{name}() of {', '.join(map(str, args))}: {exc}") from None
 
@@ -340,7 +355,8 @@ def parse_formula(
         raise _fail(text, "it contains a NUL character")
     source = _normalize(text.strip())
     try:
-        with _recursion_limit(4 * LIMITS["max_length"]):
+        with _recursion_limit(4 * LIMITS["max_length"]), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # e.g. "invalid decimal literal"
             tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         word = next((w for w in _words(source) if keyword.iskeyword(w)), None)
