@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -37,16 +38,62 @@ def unit_interval(name: str, value: object) -> float:
     return x
 
 
-def positive_int(name: str, value: object, *, allow_zero: bool = False) -> int:
-    """Return ``value`` as an int > 0 (or >= 0) or raise :class:`EosInputError`."""
-    try:
-        k = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise EosInputError(f"{name} must be an integer, got {value!r}") from None
-    if k != value and not isinstance(value, str | np.integer):
+#: The largest integer a compiled (numba, int64) loop accepts.
+INT64_MAX = 2**63 - 1
+
+
+def _as_int(name: str, value: object) -> int:
+    """``value`` as an exact int: ints, integral floats, and strings such as ``"10000"`` or ``"1e4"``."""
+    if isinstance(value, bool):
         raise EosInputError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            dec = Decimal(text)
+        except InvalidOperation:
+            raise EosInputError(f"{name} must be an integer, got {value!r}") from None
+        if not dec.is_finite() or dec != dec.to_integral_value():
+            raise EosInputError(f"{name} must be an integer, got {value!r}")
+        return int(dec)
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise EosInputError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    raise EosInputError(f"{name} must be an integer, got {value!r}")
+
+
+def positive_int(name: str, value: object, *, allow_zero: bool = False, maximum: int | None = INT64_MAX) -> int:
+    """Return ``value`` as an int > 0 (or >= 0), at most ``maximum``, or raise :class:`EosInputError`.
+
+    Args:
+        name: what the value is, for the message (e.g. ``"steps"``).
+        value: an int, an integral float, or a string such as ``"10000"`` or ``"1e4"``.
+        allow_zero: accept 0.
+        maximum: the largest accepted value (default: the int64 range of the compiled
+            loops, so an oversized count is refused here rather than deep inside numba);
+            ``None`` for no bound.
+
+    Returns:
+        The integer.
+
+    Raises:
+        EosInputError: not an integer, negative (or zero), or above ``maximum``.
+
+    Examples:
+        >>> positive_int("steps", "1e4")
+        10000
+    """
+    k = _as_int(name, value)
     if k < 0 or (k == 0 and not allow_zero):
         raise EosInputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {k}")
+    if maximum is not None and k > maximum:
+        raise EosInputError(f"{name} must be at most {maximum:,}, got {value!s}")
     return k
 
 

@@ -2,7 +2,8 @@
 
 Each command lives in a module ``eostheory/cli/_cmd_<name>.py`` exposing ``NAME``,
 ``HELP``, ``add_arguments(parser)`` and ``execute(args) -> int``; they are discovered
-automatically.  Bad input (:class:`~eostheory.EosInputError`) prints one line and exits 2.
+automatically.  Bad input (:class:`~eostheory.EosInputError`) prints one line and exits 2,
+and so does a file that cannot be written or read (an :class:`OSError` naming a file).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `eostheory thresholds gd | head -3`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file that cannot be written or read (disk full, permissions changed meanwhile)
+        if exc.filename is None:
+            raise
+        print(f"eostheory {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

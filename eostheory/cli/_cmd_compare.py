@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from eostheory.cli._common import add_output_args, add_potential_args, emit_json, resolve_potential, resolve_x0
+from eostheory._errors import EosInputError
+from eostheory.cli._common import (
+    add_output_args,
+    add_potential_args,
+    check_name,
+    emit_json,
+    int_option,
+    resolve_potential,
+    resolve_x0,
+    validate_out_dir,
+)
 
 NAME = "compare"
 HELP = "run GD and continuous-time models (gradient, central, rod, edge, …) from one start and compare"
@@ -37,38 +47,74 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="dopri5", choices=["dopri5", "rk4", "euler"], help="flow integrator")
     p.add_argument("--rtol", type=str, default="1e-9", help="relative tolerance of dopri5 (default 1e-9)")
     p.add_argument("--atol", type=str, default="1e-12", help="absolute tolerance of dopri5 (default 1e-12)")
-    p.add_argument("--window", type=str, default=None, help="steps averaged at the end (default 10%% of steps)")
+    p.add_argument(
+        "--window",
+        type=str,
+        default=None,
+        help="steps averaged at the end, at most steps - 1 (default 10%% of steps)",
+    )
     add_output_args(p)
 
 
-def execute(args: argparse.Namespace) -> int:
-    from eostheory._validate import finite_float, positive_float, positive_int
-    from eostheory.analysis.compare import compare
+#: the most numbers compare keeps (GD and every flow at every step): 800 MB of float64
+MAX_RECORDED = 100_000_000
 
-    pot = resolve_potential(args)
-    x0 = resolve_x0(args, pot)
+
+def execute(args: argparse.Namespace) -> int:
+    from eostheory._validate import finite_float, positive_float
+    from eostheory.analysis.compare import compare
+    from eostheory.flows import FLOWS
+
+    out = validate_out_dir(args.out) if args.out is not None else None
+    steps = int_option("--steps", args.steps)
+    if steps < 3:
+        raise EosInputError(f"--steps must be >= 3 for compare (the GD midpoint takes three iterates), got {steps}")
+    window = None
+    if args.window is not None:
+        window = int_option("--window", args.window)
+        if window > steps - 1:
+            raise EosInputError(
+                f"--window {window} is longer than the run: a {steps}-step run has {steps - 1} GD midpoints "
+                f"(use --window {steps - 1} or less, or raise --steps)"
+            )
+    eta = finite_float("eta", args.eta)
+    beta = None if args.beta is None else finite_float("beta", args.beta)
+    rtol = positive_float("rtol", args.rtol)
+    atol = positive_float("atol", args.atol)
     flows = [s.strip() for s in str(args.flows).split(",") if s.strip()]
+    if not flows:
+        raise EosInputError("--flows is empty: give at least one flow (e.g. gradient,central)")
+    for spec in flows:
+        check_name("flow", spec.split(":", 1)[0], FLOWS)
+    pot = resolve_potential(args)
+    numbers = steps * (pot.dim + 4) * (len(flows) + 1)
+    if numbers > MAX_RECORDED:
+        raise EosInputError(
+            f"--steps {steps:,}: compare keeps every step of GD and of {len(flows)} flow(s) of {pot.dim} "
+            f"parameter(s), {numbers:,} numbers (at most {MAX_RECORDED:,}); lower --steps or give fewer flows"
+        )
+    x0 = resolve_x0(args, pot)
     cmp = compare(
         pot,
         flows,
         x0=x0,
-        eta=finite_float("eta", args.eta),
-        steps=positive_int("steps", args.steps),
-        beta=None if args.beta is None else finite_float("beta", args.beta),
+        eta=eta,
+        steps=steps,
+        beta=beta,
         method=args.method,
-        rtol=positive_float("rtol", args.rtol),
-        atol=positive_float("atol", args.atol),
-        window=None if args.window is None else positive_int("window", args.window),
+        rtol=rtol,
+        atol=atol,
+        window=window,
     )
     summary = cmp.summary()
-    if args.out:
-        d = cmp.save(args.out)
+    if out is not None:
+        d = cmp.save(out)
         summary["out"] = str(d)
     if args.json:
         emit_json(summary)
     else:
         print(f"potential  {pot}")
         print(cmp.table())
-        if args.out:
+        if out is not None:
             print(f"wrote      {summary['out']} (comparison.json, gd.npz, flows/, compare.png)")
     return 0

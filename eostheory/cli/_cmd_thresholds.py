@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+import shutil
+import textwrap
 from typing import Any
 
 from eostheory._errors import EosInputError
-from eostheory.cli._common import add_output_args, emit_json, jsonable, parse_assignments
+from eostheory.cli._common import (
+    add_output_args,
+    check_name,
+    check_potential_name,
+    check_used,
+    emit_json,
+    numeric_errors,
+    parse_assignments,
+    validate_out_dir,
+    write_json,
+)
 
 NAME = "thresholds"
 HELP = "derive the linear and mean-square stability thresholds of an optimizer or update rule"
@@ -36,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from eostheory.optimizers import OPTIMIZERS
 
     p.epilog = EPILOG
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; wrap the description here
+    p.description = textwrap.fill(DESCRIPTION, width=min(100, shutil.get_terminal_size((80, 24)).columns - 2))
     p.add_argument(
         "optimizer",
         nargs="?",
@@ -73,20 +84,70 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output_args(p)
 
 
+def _undefined_flip(res: Any) -> str | None:
+    """Why the flip result holds an infinite or undefined quantity (``zoo``, ``nan``), or ``None``."""
+    import sympy as sp
+
+    bad = (sp.zoo, sp.nan, sp.oo, -sp.oo)
+    for label, value in (
+        ("the 2-cycle amplitude", res.amplitude_squared),
+        ("the exact 2-cycle amplitude", res.exact_amplitude_squared),
+        ("the 2-cycle multiplier", res.multiplier),
+        ("eta0", res.eta0),
+    ):
+        if isinstance(value, sp.Basic) and value.has(*bad):
+            third, fourth = res.derivatives[1], res.derivatives[2]
+            if third == 0 and fourth == 0:
+                why = (
+                    "L'''(w0) = L''''(w0) = 0, so no cubic or quartic term selects a 2-cycle "
+                    "(on a quadratic GD is linear and every point is a 2-cycle at eta0); "
+                    "add a higher-order term, e.g. 'w**2/2 - w**4/4'"
+                )
+            else:
+                why = "the leading-order formula divides by zero"
+            return f"{label} is undefined (infinite) for the flip of GD on {res.potential} at w0 = {res.point}: {why}"
+    return None
+
+
 def _flip(args: argparse.Namespace) -> dict[str, Any]:
+    from eostheory.symbolic import as_potential
     from eostheory.symbolic.stability import flip_bifurcation
 
     if args.optimizer or args.update:
         raise EosInputError("--flip analyses GD on a potential: do not also give an optimizer or --update")
-    res = flip_bifurcation(args.flip, args.point, constants=parse_assignments(args.set_) or None)
+    check_potential_name(args.flip, "--flip")
+    consts = parse_assignments(args.set_)
+    pot = as_potential(args.flip, constants=consts)
+    check_used(pot, consts, None)
+    with numeric_errors(f"the flip bifurcation of GD on {pot}"):
+        res = flip_bifurcation(pot, args.point)
+    why = _undefined_flip(res)
+    if why:
+        raise EosInputError(why)
     if not args.json:
         print(res)
     return {"flip": res.as_dict()}
 
 
+def _check_verify_names(res: Any, vals: dict[str, float]) -> None:
+    """``--verify`` must give exactly the threshold's hyperparameters (checked before printing anything)."""
+    names = sorted(h.name for h in res.hyperparameters)
+    if sorted(vals) != names:
+        missing = sorted(set(names) - set(vals))
+        extra = sorted(set(vals) - set(names))
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"{', '.join(extra)} not in the rule"] if extra else []
+        )
+        raise EosInputError(
+            f"--verify needs exactly the hyperparameters {', '.join(names) or '(none)'}: {'; '.join(parts)}"
+        )
+
+
 def execute(args: argparse.Namespace) -> int:
     from eostheory.symbolic.stability import mean_square, thresholds
 
+    if args.out is not None:
+        validate_out_dir(args.out)
     if args.flip:
         payload = _flip(args)
         _write(args, payload)
@@ -100,14 +161,25 @@ def execute(args: argparse.Namespace) -> int:
     target: Any = args.update if args.update else args.optimizer
     if args.optimizer and "=" in args.optimizer:
         raise EosInputError(f"{args.optimizer!r} looks like an assignment: pass it with --update")
+    if args.optimizer:
+        from eostheory.optimizers import OPTIMIZERS
+
+        check_name("optimizer", args.optimizer, OPTIMIZERS)
     values = parse_assignments(args.set_) or None
-    res = thresholds(target, values=values, preconditioned=args.preconditioned)
+    vals = parse_assignments(args.verify) if args.verify else None
+    shown = ",".join(f"{k}={v:g}" for k, v in (values or {}).items())
+    what = f"the threshold of {args.optimizer or 'the rule'}" + (f" at {shown}" if shown else "")
+    with numeric_errors(what):
+        res = thresholds(target, values=values, preconditioned=args.preconditioned)
+    if vals is not None:
+        _check_verify_names(res, vals)
     payload: dict[str, Any] = res.as_dict()
     if not args.json:
         print(res)
     if not args.no_mean_square:
         try:
-            ms = mean_square(res.rule, values=values)
+            with numeric_errors(f"the mean-square boundary of {args.optimizer or 'the rule'}"):
+                ms = mean_square(res.rule, values=values)
             payload["mean_square"] = ms.as_dict()
             if not args.json:
                 print()
@@ -115,12 +187,12 @@ def execute(args: argparse.Namespace) -> int:
         except EosInputError as exc:
             payload["mean_square"] = {"error": str(exc)}
     grid = None
-    if args.verify:
+    if vals is not None:
         from eostheory.optimizers._verify import spectral_radius_grid, verify_threshold
 
-        vals = parse_assignments(args.verify)
-        runs = verify_threshold(res, vals)
-        grid = spectral_radius_grid(res, vals)
+        with numeric_errors(f"the numerical check at {args.verify}"):
+            runs = verify_threshold(res, vals)
+            grid = spectral_radius_grid(res, vals)
         payload["verification"] = {
             "values": vals,
             "threshold_value": grid.threshold,
@@ -162,11 +234,11 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace, payload: dict[str, Any], grid: Any = None) -> None:
-    if not args.out:
+    if args.out is None:
         return
-    d = Path(args.out)
+    d = validate_out_dir(args.out)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "thresholds.json").write_text(json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n")
+    write_json(d / "thresholds.json", payload, annotate=True)
     if grid is not None:
         lines = ["lambda,spectral_radius"] + [f"{x:.12g},{y:.12g}" for x, y in zip(grid.lam, grid.rho, strict=True)]
         (d / "spectral_radius.csv").write_text("\n".join(lines) + "\n")

@@ -1,35 +1,204 @@
-"""Argument helpers shared by the CLI commands."""
+"""Argument helpers shared by the CLI commands.
+
+Every helper turns bad input into :class:`~eostheory.EosInputError` (one line, exit 2)
+*before* any work is done: the output directory (:func:`validate_out_dir`), integer
+ranges (:func:`int_option`), potential names (:func:`check_potential_name`), constants
+and parameters that the formula does not use (:func:`resolve_potential`).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import difflib
+import os
+import re
 import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from eostheory._errors import EosInputError
-from eostheory._json import jsonable
-from eostheory._validate import finite_float
+from eostheory._json import dumps_strict, jsonable, write_json
+from eostheory._validate import INT64_MAX, finite_float, positive_int
 
 __all__ = [
     "add_net_args",
     "add_output_args",
     "add_potential_args",
+    "check_name",
+    "check_potential_name",
+    "check_used",
     "emit_json",
+    "int_option",
     "jsonable",
+    "numeric_errors",
     "parse_assignments",
     "parse_floats",
     "parse_names",
     "resolve_net",
     "resolve_potential",
     "resolve_x0",
+    "suggest",
+    "validate_out_dir",
+    "write_json",
 ]
 
 
-def add_output_args(p: argparse.ArgumentParser) -> None:
-    """``--json`` and ``--out DIR``, which every command takes."""
+def suggest(name: str, known: Iterable[str], *, n: int = 3) -> str:
+    """``"did you mean 'a' or 'b'?"`` for the nearest of ``known`` (difflib), or ``""``.
+
+    Examples:
+        >>> suggest("selfsta", ["selfstab", "quartic"])
+        "did you mean 'selfstab'?"
+    """
+    close = difflib.get_close_matches(name, list(known), n=n, cutoff=0.5)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def check_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """``name`` if it is one of ``known``, else a one-line error suggesting the nearest names.
+
+    Args:
+        kind: what the name names (``"optimizer"``, ``"flow"``), for the message.
+        name: the name given.
+        known: the valid names.
+
+    Returns:
+        ``name``, stripped.
+
+    Raises:
+        EosInputError: ``name`` is not known.
+
+    Examples:
+        >>> check_name("flow", "central", ["gradient", "central"])
+        'central'
+    """
+    names = list(known)
+    text = str(name).strip()
+    if text in names:
+        return text
+    hint = suggest(text, names)
+    raise EosInputError(f"unknown {kind} {text!r}; {hint + ' ' if hint else ''}known: {', '.join(names)}")
+
+
+def validate_out_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Check that ``path`` can be the output directory, before any work is done.
+
+    The directory may exist (files in it are overwritten) or not (it is created later,
+    with its missing parents); it is not created here.
+
+    Args:
+        path: the directory given on the command line.
+        option: the option's name, for the message.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path` (``~`` expanded).
+
+    Raises:
+        EosInputError: ``path`` is empty, exists and is not a directory, is a dangling
+            symbolic link, lies under a file, or its nearest existing directory cannot
+            be written (permissions, a read-only or virtual file system).
+
+    Examples:
+        >>> import tempfile
+        >>> validate_out_dir(Path(tempfile.gettempdir()) / "no" / "such" / "run").name
+        'run'
+    """
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise EosInputError(f"{option} is empty: give a directory")
+    p = Path(text).expanduser()
+    try:
+        if p.is_symlink() and not p.exists():
+            raise EosInputError(f"{option} {text}: a dangling symbolic link (to {os.readlink(p)})")
+        if p.exists():
+            if not p.is_dir():
+                raise EosInputError(f"{option} {text}: exists and is not a directory")
+            probe = p
+        else:
+            probe = p.parent
+            while not os.path.lexists(probe) and probe != probe.parent:
+                probe = probe.parent
+            if not probe.is_dir():
+                what = "a dangling symbolic link" if probe.is_symlink() and not probe.exists() else "a file"
+                raise EosInputError(f"{option} {text}: {probe} is {what}, not a directory")
+    except OSError as exc:
+        raise EosInputError(f"{option} {text}: cannot be used ({exc.strerror or exc})") from None
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise EosInputError(f"{option} {text}: the directory {probe} is not writable (permission denied)")
+    try:  # the file system itself may refuse (read-only mount, /proc); TemporaryFile leaves no name behind
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise EosInputError(f"{option} {text}: cannot create files in {probe} ({exc.strerror or exc})") from None
+    return p
+
+
+def int_option(option: str, value: object, *, minimum: int = 1, maximum: int = INT64_MAX) -> int:
+    """An integer option in ``[minimum, maximum]``, or a one-line error naming the option.
+
+    Accepts ``"10000"`` and ``"1e4"``.
+
+    Args:
+        option: the option as typed (``"--steps"``).
+        value: the text given.
+        minimum: 0 or 1.
+        maximum: the upper bound (default: the range of the compiled loops).
+
+    Returns:
+        The integer.
+
+    Raises:
+        EosInputError: not an integer or out of range.
+
+    Examples:
+        >>> int_option("--steps", "1e4", maximum=10**6)
+        10000
+    """
+    return positive_int(option, value, allow_zero=minimum <= 0, maximum=maximum)
+
+
+_ROOT_FINDING = "the numerical root finding did not converge"
+
+
+@contextmanager
+def numeric_errors(what: str) -> Iterator[None]:
+    """Turn a numeric failure deep in sympy/mpmath into one :class:`EosInputError` line.
+
+    ``mpmath``'s ``NoConvergence`` (polynomial roots for extreme hyperparameters), an
+    overflow and a division by zero are reported with ``what`` (e.g. ``"heavy-ball at
+    beta=1e308"``) instead of a traceback.
+
+    Args:
+        what: the computation, for the message.
+
+    Raises:
+        EosInputError: on any of those failures.
+    """
+    try:
+        yield
+    except EosInputError:
+        raise
+    except Exception as exc:
+        name = type(exc).__name__
+        if name == "NoConvergence":
+            raise EosInputError(
+                f"{what}: {_ROOT_FINDING} (mpmath NoConvergence); values this extreme are out of its reach, "
+                "try moderate ones"
+            ) from None
+        if isinstance(exc, OverflowError | ZeroDivisionError):
+            raise EosInputError(f"{what}: the numbers overflow or divide by zero ({name}: {exc})") from None
+        raise
+
+
+def add_output_args(p: argparse.ArgumentParser, out_help: str | None = None) -> None:
+    """``--json`` and ``--out DIR``, which every command takes (``out_help`` overrides the help of ``--out``)."""
     p.add_argument("--json", action="store_true", help="print a machine-readable JSON result on stdout")
-    p.add_argument("--out", metavar="DIR", help="write a run directory (config, arrays, plots) to DIR")
+    p.add_argument("--out", metavar="DIR", help=out_help or "write a run directory (config, arrays, plots) to DIR")
 
 
 def add_potential_args(p: argparse.ArgumentParser) -> None:
@@ -172,11 +341,81 @@ def resolve_potential(args: argparse.Namespace) -> Any:
     if given:
         raise EosInputError(f"{', '.join(given)} apply only with --net")
 
+    check_potential_name(args.potential)
     consts = parse_assignments(args.set_)
     params = parse_names(args.params)
-    return as_potential(args.potential, params=params, constants=consts)
+    pot = as_potential(args.potential, params=params, constants=consts)
+    check_used(pot, consts, params)
+    return pot
+
+
+#: a bare name: letters, digits, ``_`` and inner ``-`` (toy names are hyphenated), no operator
+_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*")
+
+
+def check_potential_name(text: str, option: str = "--potential") -> None:
+    """Refuse a bare name that is not a toy: a typo must not become the linear potential ``L = name``.
+
+    Args:
+        text: what was given for the potential.
+        option: the option's name, for the message.
+
+    Raises:
+        EosInputError: ``text`` is a single name (no operator, number or call) and not a
+            toy of :data:`~eostheory.symbolic.library.TOYS`; the nearest toy names are
+            suggested, and how to write the linear potential on purpose.
+
+    Examples:
+        >>> check_potential_name("quartic")
+        >>> check_potential_name("selfsta")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        eostheory._errors.EosInputError: unknown potential 'selfsta'; did you mean 'selfstab'? ...
+    """
+    from eostheory.symbolic.library import TOYS
+
+    name = str(text).strip()
+    if name in TOYS or not _BARE_NAME.fullmatch(name):
+        return
+    hint = suggest(name, TOYS) or f"known toys: {', '.join(TOYS)}"
+    if "-" in name:
+        formula = f"to subtract write spaces around '-', e.g. {name.replace('-', ' - ')!r}"
+    else:
+        formula = f"to optimize the linear potential write it as a formula, e.g. '1*{name}'"
+    raise EosInputError(f"unknown potential {name!r}; {hint} ({formula})")
+
+
+def check_used(pot: Any, consts: dict[str, float], params: list[str] | None, where: str = "--set") -> None:
+    """Refuse ``--set`` constants and ``--params`` names the potential does not contain.
+
+    Args:
+        pot: the resolved potential (its ``expr`` is a sympy expression).
+        consts: the ``--set`` values.
+        params: the ``--params`` names (or ``None``).
+        where: the option that set the constants, for the message.
+
+    Raises:
+        EosInputError: a constant or a parameter that does not appear in the formula.
+    """
+    expr = getattr(pot, "expr", None)
+    if expr is None:
+        return
+    free = {s.name for s in expr.free_symbols}
+    unused = [k for k in consts if k not in free]
+    if unused:
+        shown = ",".join(f"{k}={consts[k]:g}" for k in unused)
+        have = ", ".join(sorted(free)) or "none"
+        raise EosInputError(
+            f"{where} {shown}: {', '.join(unused)} does not appear in {pot} (its symbols: {have}); remove it"
+        )
+    extra = [k for k in params or [] if k not in free]
+    if extra:
+        raise EosInputError(
+            f"--params {','.join(params or [])}: {', '.join(extra)} does not appear in {pot}; "
+            "a parameter the loss does not depend on is almost always a typo"
+        )
 
 
 def emit_json(obj: Any) -> None:
-    """Print strict JSON on stdout."""
-    sys.stdout.write(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
+    """Print strict JSON on stdout (non-finite values are ``null``, listed under ``non_finite``)."""
+    sys.stdout.write(dumps_strict(obj, annotate=True))

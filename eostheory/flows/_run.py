@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -116,7 +115,9 @@ class FlowResult(Predictions):
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         stem = stem or self.flow
-        (d / f"{stem}.json").write_text(json.dumps(self.summary(), indent=2))
+        from eostheory._json import write_json  # strict JSON: a non-finite value is null, listed in non_finite
+
+        write_json(d / f"{stem}.json", self.summary(), annotate=True)
         np.savez(
             d / f"{stem}.npz",
             t=self.t,

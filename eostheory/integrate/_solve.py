@@ -183,7 +183,9 @@ class Trajectory:
         """Write ``trajectory.json`` and ``trajectory.npz`` into ``directory``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "trajectory.json").write_text(json.dumps(self.summary(), indent=2))
+        from eostheory._json import write_json  # strict JSON: a non-finite value is null, listed in non_finite
+
+        write_json(d / "trajectory.json", self.summary(), annotate=True)
         np.savez(d / "trajectory.npz", t=self.t, y=self.y, y_final=self.y_final)
         return d
 
