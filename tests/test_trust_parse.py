@@ -291,7 +291,14 @@ def _extend(children: st.SearchStrategy[tuple[str, sp.Expr]]) -> st.SearchStrate
     )
 
 
-FORMULAS = st.recursive(_leaf(), _extend, max_leaves=12)
+def _undefined_to_none(pair: tuple[str, sp.Expr | None]) -> tuple[str, sp.Expr | None]:
+    """A sub-expression that is infinite (``log(0)``, ``0**-1``) makes the whole formula an error."""
+    text, value = pair
+    bad = value is None or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo)
+    return text, None if bad else value
+
+
+FORMULAS = st.recursive(_leaf(), lambda c: _extend(c).map(_undefined_to_none), max_leaves=12)
 
 TOKENS = [
     "w", "x", "1", "9", "0", "1e9", "2j", "e", "_", "__", "__class__", "__globals__", "__builtins__", "__import__",
@@ -359,3 +366,11 @@ def test_fuzz_grammar_round_trip_long(pair: tuple[str, sp.Expr | None]) -> None:
 def test_fuzz_token_soup_long(marker: Path, data: st.DataObject) -> None:
     tokens = st.sampled_from(TOKENS + _payload_tokens(marker))
     _check_soup("".join(data.draw(st.lists(tokens, min_size=1, max_size=40))), marker)
+
+
+def test_flip_amplitude_undefined_is_an_error_not_zoo() -> None:
+    from eostheory.symbolic.stability import flip_bifurcation
+
+    with pytest.raises(EosInputError, match="undefined"):
+        flip_bifurcation("w**2/2")
+    assert flip_bifurcation("quartic").amplitude_squared == (S * sp.Symbol("eta") - 2) / (Q * sp.Symbol("eta"))

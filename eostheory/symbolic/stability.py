@@ -1393,7 +1393,8 @@ def flip_bifurcation(
         A :class:`FlipResult`.
 
     Raises:
-        EosInputError: more than one parameter, :math:`L'(w_0) \ne 0`, or :math:`L''(w_0) \le 0`.
+        EosInputError: more than one parameter, :math:`L'(w_0) \ne 0`, :math:`L''(w_0) \le 0`, or
+            :math:`L'''(w_0) = L''''(w_0) = 0` (no 2-cycle is selected: its amplitude is undefined).
 
     Examples:
         >>> r = flip_bifurcation("quartic")
@@ -1429,7 +1430,14 @@ def flip_bifurcation(
         notes.append("3L'''^2 = L''L'''': the cubic term vanishes, higher orders decide")
     else:
         kind = "undetermined"
-    amp2 = sp.factor(sp.simplify((eta * L2 - 2) / (eta**2 * L3**2 / 4 - eta * L4 / 6)))
+    denom = sp.simplify(eta**2 * L3**2 / 4 - eta * L4 / 6)
+    if denom == 0:
+        raise EosInputError(
+            f"the 2-cycle amplitude of GD on {pot} at w0 = {w0} is undefined (infinite): L'''(w0) = L''''(w0) = 0, "
+            "so no cubic or quartic term selects a 2-cycle (on a quadratic GD is linear and every point is a "
+            "2-cycle at eta0); add a higher-order term, e.g. 'w**2/2 - w**4/4'"
+        )
+    amp2 = sp.factor(sp.simplify((eta * L2 - 2) / denom))
     exact, mult, rng, exit_ = None, None, None, None
     center, half2 = None, None
     f = w - eta * d[0]
