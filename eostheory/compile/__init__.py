@@ -1,8 +1,14 @@
-"""sympy → generated source → numba kernels, cached on disk under a hash of the source."""
+"""sympy → generated source → numba kernels, cached on disk under a hash of the source.
+
+Every cached file is checked on load (see :mod:`eostheory.compile._cache` and
+:mod:`eostheory.compile._jit`); a new compilation prints one line on stderr, silenced
+by :func:`set_quiet` or ``EOSTHEORY_QUIET=1``.
+"""
 
 from eostheory.compile._cache import cache_dir, load_source_module, source_key
 from eostheory.compile._codegen import GENERATOR_VERSION, backend
 from eostheory.compile._kernels import CompiledPotential, compile_potential, potential_source
+from eostheory.compile._notice import is_quiet, set_quiet
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -10,7 +16,9 @@ __all__ = [
     "backend",
     "cache_dir",
     "compile_potential",
+    "is_quiet",
     "load_source_module",
     "potential_source",
+    "set_quiet",
     "source_key",
 ]

@@ -13,7 +13,8 @@ import sympy as sp
 
 from eostheory._errors import CompilationError, EosInputError
 from eostheory.compile._cache import load_source_module
-from eostheory.compile._codegen import backend, emit_function, module_header, rename
+from eostheory.compile._codegen import backend, emit_function, expr_text, module_header, numba_reason, rename
+from eostheory.compile._notice import progress
 from eostheory.symbolic.potential import Potential
 
 __all__ = ["CompiledPotential", "compile_potential", "potential_source"]
@@ -44,7 +45,7 @@ def potential_source(pot: Potential, backend_name: str) -> str:
     third = pot.third_contraction()
     parts = [
         module_header(
-            f"potential {pot.name or ''}".strip(),
+            f"potential {pot.name}" if pot.name else f"potential L = {expr_text(pot.expr, 200)}",
             backend_name,
             [
                 f"L = {pot.expr}",
@@ -109,13 +110,19 @@ class CompiledPotential:
         """The constants array the kernels take, from the potential's values and ``overrides``."""
         return np.array(self.potential.constant_values(overrides), dtype=np.float64)
 
+    @property
+    def label(self) -> str:
+        """What the kernels are of, for messages: the potential's name, else its expression."""
+        return str(self.potential.name or f"L = {expr_text(self.potential.expr, 80)}")
+
     def _call(self, fname: str, *args: Any) -> Any:
         try:
             return getattr(self.module, fname)(*args)
         except Exception as exc:
             if type(exc).__module__.startswith("numba"):
-                first = str(exc).strip().splitlines()[0]
-                raise CompilationError(f"numba cannot compile {fname} of {self.potential.expr}: {first}") from None
+                raise CompilationError(
+                    f"numba cannot compile {fname} of {expr_text(self.potential.expr)}: {numba_reason(exc)}"
+                ) from None
             raise
 
     def loss(self, w: np.ndarray, c: np.ndarray) -> float:
@@ -145,24 +152,47 @@ class CompiledPotential:
         self._call("third", np.asarray(w, dtype=np.float64), np.asarray(u, dtype=np.float64), c, out)
         return out
 
-    def warm(self) -> None:
-        """Compile every kernel now (first call), turning numba typing errors into clear errors."""
+    def warm(self, w: np.ndarray | None = None) -> None:
+        """Compile every kernel now (first call), turning numba typing errors into clear errors.
+
+        The kernels are called once, at ``w`` when given (the caller's starting point),
+        else at a generic point; what they return there is not used, so a singular value
+        (``1/w`` at 0, ``log`` of a negative number) is no error.  A first compilation
+        prints one notice line (:mod:`eostheory.compile._notice`).
+
+        Args:
+            w: a point in parameter space (default: 0.5 in every coordinate).
+
+        Raises:
+            CompilationError: numba cannot type or compile a kernel.
+        """
         if self._compiled:
             return
         n = self.potential.dim
-        w = np.zeros(n)
+        x = np.full(n, 0.5)
+        if w is not None:
+            wa = np.asarray(w, dtype=np.float64).reshape(-1)
+            if wa.shape == (n,) and np.all(np.isfinite(wa)):
+                x = wa.copy()
         try:
             c = self.constants()
         except EosInputError:  # constants left symbolic: any numbers type-check the kernels
             c = np.zeros(len(self.potential.constants))
-        for fname, args in [
-            ("loss", (w, c)),
-            ("grad", (w, c, np.empty(n))),
-            ("hess", (w, c, np.empty((n, n)))),
-            ("sharp", (w, c)),
-            ("third", (w, w, c, np.empty(n))),
-        ]:
-            self._call(fname, *args)
+        u = np.ones(n)
+        with progress(f"kernels of {self.label}"):
+            for fname, args in [
+                ("loss", (x, c)),
+                ("grad", (x, c, np.empty(n))),
+                ("hess", (x, c, np.empty((n, n)))),
+                ("sharp", (x, c)),
+                ("third", (x, u, c, np.empty(n))),
+            ]:
+                try:
+                    self._call(fname, *args)
+                except CompilationError:
+                    raise
+                except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+                    pass  # compiled; the value at this point is not needed (a pole, a domain error)
         self._compiled = True
 
 
@@ -177,6 +207,10 @@ def compile_potential(pot: Potential, backend_name: str | None = None) -> Compil
         backend_name: ``"numba"`` or ``"python"``; default from :func:`backend`
             (``EOSTHEORY_DISABLE_NUMBA=1`` selects the pure-Python/numpy fallback).
 
+    Returns:
+        The :class:`CompiledPotential` (numba compiles each kernel at its first call, or
+        at :meth:`CompiledPotential.warm`).
+
     Raises:
         CompilationError: the expression uses a function that cannot be compiled.
     """
@@ -189,7 +223,11 @@ def compile_potential(pot: Potential, backend_name: str | None = None) -> Compil
     t0 = time.perf_counter()
     # any model that generates its own kernel module (same contract) plugs in here,
     # e.g. symbolic networks whose data are summed inside the kernel
-    src = pot.kernel_source(be) if hasattr(pot, "kernel_source") else potential_source(pot, be)
+    try:
+        src = pot.kernel_source(be) if hasattr(pot, "kernel_source") else potential_source(pot, be)
+    except CompilationError as exc:  # name the user's expression, not the code variables (_w0, _t3)
+        why = str(exc).split(": ", 1)[-1] if str(exc).startswith("cannot compile") else str(exc)
+        raise CompilationError(f"cannot compile L = {expr_text(pot.expr)}: {why}") from None
     module = load_source_module("eos_pot", src)
     cp = CompiledPotential(pot, module, be, time.perf_counter() - t0)
     _MEMO[memo_key] = cp

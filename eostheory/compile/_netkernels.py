@@ -21,23 +21,38 @@ with :math:`d_k = J_k\cdot u`, :math:`e_k = \nabla^2 f_k\, u`, :math:`q_k = u\cd
 
 The generated source is itself cached on disk under a hash of the net's :attr:`key`,
 the backend and the generator's own files, so loading a net from the cache does no
-symbolic work at all.
+symbolic work at all.  Because that name is a hash of the *inputs*, not of the text, the
+file is sealed: its first line is ``# sha256=<hex>`` over the rest, checked on every
+load; an edited or damaged file is quarantined and derived again (one warning line).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
-from eostheory._errors import CompilationError
-from eostheory.compile._cache import cache_dir
-from eostheory.compile._codegen import GENERATOR_VERSION, _print, emit_function, module_header, rename
+from eostheory._errors import CompilationError, EosInputError
+from eostheory.compile._cache import (
+    _private_dir,
+    cache_dir,
+    configured_cache_dir,
+    read_sealed_text,
+    write_sealed_text,
+)
+from eostheory.compile._codegen import (
+    GENERATOR_VERSION,
+    _print,
+    emit_function,
+    expr_text,
+    module_header,
+    real_form,
+    rename,
+)
+from eostheory.compile._notice import progress, warn
 from eostheory.symbolic.nets import sigmoid, softplus
 
 __all__ = ["net_source"]
@@ -82,19 +97,29 @@ def net_source(net: Any, backend_name: str) -> str:
     tag = tag[:20]
     if tag in _MEMO:
         return _MEMO[tag]
-    folder = cache_dir()
-    path = folder / f"eos_netsrc_{tag}.py.txt"
-    if path.exists():
-        src = path.read_text()
-    else:
-        src = _generate(net, backend_name)
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(src)
-        os.replace(tmp, path)
+    name = f"eos_netsrc_{tag}.py.txt"
+    src = None
+    try:
+        src = read_sealed_text(cache_dir() / name)
+    except OSError as exc:  # e.g. another user's unreadable file in a shared cache
+        warn(f"cannot read the cached kernel source {cache_dir() / name} ({exc.strerror or exc}); deriving it again")
+    if src is None:
+        with progress(f"kernels of {net.name}", verb="deriving", after=1.0):
+            src = _generate(net, backend_name)
+        _store(name, src)
     _MEMO[tag] = src
     return src
+
+
+def _store(name: str, src: str) -> None:
+    """Write a sealed kernel source into the cache (a private directory if the cache refuses)."""
+    folder = cache_dir()
+    try:
+        write_sealed_text(folder / name, src)
+    except OSError as exc:
+        if folder != configured_cache_dir():
+            raise EosInputError(f"cannot write {name} in {folder}: {exc}") from None
+        write_sealed_text(_private_dir(folder, f"cannot write {name}: {exc.strerror or exc}") / name, src)
 
 
 _LOOPS = '''
@@ -276,10 +301,10 @@ def third(w, u, c, out):
 
 def _shared_cse(outputs: list[tuple[str, sp.Expr]]) -> tuple[list[tuple[sp.Symbol, sp.Expr]], list[sp.Expr]]:
     """One common-subexpression elimination over all per-example outputs."""
-    exprs = [e for _, e in outputs]
+    exprs = [real_form(e) for _, e in outputs]
     for e in exprs:
         if not isinstance(e, sp.Expr) or e.has(sp.I, sp.zoo, sp.nan):
-            raise CompilationError(f"cannot compile {e}: not a real expression")
+            raise CompilationError(f"cannot compile {expr_text(e)}: not a real expression")
     repl, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_t"), optimizations="basic")
     return repl, reduced
 

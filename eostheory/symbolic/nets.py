@@ -52,7 +52,7 @@ import sympy as sp
 
 from eostheory._errors import EosInputError
 from eostheory._validate import finite_float, positive_int
-from eostheory.symbolic._parse import parse_formula
+from eostheory.symbolic._parse import as_sympy, parse_formula
 from eostheory.symbolic.data import Dataset, as_dataset
 
 __all__ = [
@@ -235,7 +235,10 @@ def activation(
         name = str(expr)
     elif callable(spec):
         try:
-            expr = sp.sympify(spec(Z))
+            out = spec(Z)
+            if isinstance(out, str):
+                raise TypeError("it returned a string; return a sympy expression")
+            expr = as_sympy(out, "the activation's value")
         except Exception as exc:
             raise EosInputError(f"activation {spec!r} cannot be applied to a sympy symbol: {exc}") from None
         name = getattr(spec, "__name__", "custom")
@@ -865,6 +868,10 @@ def two_layer_linear(
     )
 
 
+#: Deepest :func:`linear_chain` with compiled symbolic kernels (derivation time grows like depth^5).
+MAX_CHAIN_DEPTH = 16
+
+
 def linear_chain(
     depth: int,
     data: Dataset | tuple[Any, Any] | None = None,
@@ -878,12 +885,26 @@ def linear_chain(
     With the single data point :math:`(x, y) = (1, 1)` and depth 2 this is the scalar
     factorization :math:`\tfrac12 (w_0 w_1 - 1)^2`.
 
+    The compiled kernels spell out every third derivative of the product, whose size
+    grows like :math:`L^5`: depth 16 takes about half a minute to derive and as long to
+    compile the first time (both cached afterwards), so depths above
+    :data:`MAX_CHAIN_DEPTH` are refused rather than left running for hours.
+
+    Raises:
+        EosInputError: depth < 1 or above :data:`MAX_CHAIN_DEPTH`, data not scalar.
+
     Examples:
         >>> net = linear_chain(2, X=[1.0], Y=[1.0])
         >>> net.expr
         (w_0*w_1*x_0 - y_0)**2/2
     """
     L = positive_int("depth", depth)
+    if L > MAX_CHAIN_DEPTH:
+        raise EosInputError(
+            f"linear_chain depth {L} is above the limit of {MAX_CHAIN_DEPTH} for symbolic kernels (their "
+            f"third-derivative code grows like depth^5: depth {MAX_CHAIN_DEPTH} already takes about a minute "
+            "to derive and compile); use a shallower chain, or a deep linear network on the torch path"
+        )
     ds = _data_for(data, X, Y)
     d, K = _data_dims(ds)
     if d != 1 or K != 1:
