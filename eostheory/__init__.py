@@ -30,6 +30,21 @@ def compare(*args, **kwargs):  # type: ignore[no-untyped-def]
     return _compare(*args, **kwargs)
 
 
+def sweep(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run a command over a grid of its arguments on Dask, one stored row per point (see
+    :func:`eostheory.sweep.sweep`; imported lazily: Dask, pandas and pyarrow are the ``sweep`` extra)."""
+    from eostheory.sweep import sweep as _sweep
+
+    return _sweep(*args, **kwargs)
+
+
+def load_sweep(path):  # type: ignore[no-untyped-def]
+    """The stored points of a sweep directory as a pandas DataFrame (see :func:`eostheory.sweep.load_sweep`)."""
+    from eostheory.sweep import load_sweep as _load_sweep
+
+    return _load_sweep(path)
+
+
 __all__ = [
     "FLOWS",
     "OPTIMIZERS",
@@ -51,6 +66,7 @@ __all__ = [
     "get_flow",
     "get_optimizer",
     "linear_chain",
+    "load_sweep",
     "matrix_stability",
     "mean_square",
     "parse_formula",
@@ -58,6 +74,7 @@ __all__ = [
     "run",
     "solve",
     "solve_flow",
+    "sweep",
     "thresholds",
     "toy",
     "two_layer",
