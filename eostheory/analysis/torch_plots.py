@@ -17,7 +17,17 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
 
     Top: the loss of every step and the tracked full-batch loss (log scale).  Middle (if
     tracked): accuracy.  Bottom: sharpness, further top eigenvalues, Batch Sharpness and
-    GNI, with the optimizer's stability threshold (``2/η`` for GD) dashed.
+    GNI, with the optimizer's stability threshold (``2/η`` for GD) dashed.  A run that
+    diverged has a red dotted line at the step where a non-finite value appeared (missing
+    values, ``None`` in the series, are gaps).
+
+    Args:
+        result: the run.
+        path: the PNG file to write (its directory is created).
+        title: the title (default: optimizer, η, data set and status).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
     """
     plt = _pyplot()
     s = result.series
@@ -29,13 +39,11 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     axes = axes[:, 0]
     ax = axes[0]
     sl = np.asarray(result.step_loss, dtype=float)
-    ax.plot(
-        step, np.asarray(s.get("loss", []), dtype=float), "o", ms=2.5, color="C1", label="full-batch loss (tracked)"
-    )
+    ax.plot(step, _floats(s.get("loss", [])), "o", ms=2.5, color="C1", label="full-batch loss (tracked)")
     if sl.size:
         full = result.config.batch_size is None
         ax.plot(np.arange(sl.size), sl, lw=0.7, color="C0", label="loss at every step" + ("" if full else " (batch)"))
-    vals = np.concatenate([sl, np.asarray(s.get("loss", []), dtype=float)])
+    vals = np.concatenate([sl, _floats(s.get("loss", []))])
     if vals.size and np.all(vals[np.isfinite(vals)] > 0):
         ax.set_yscale("log")
     ax.set_ylabel("loss")
@@ -46,7 +54,7 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     )
     row = 1
     if has_acc:
-        axes[row].plot(step, np.asarray(s["accuracy"], dtype=float), lw=1.2)
+        axes[row].plot(step, _floats(s["accuracy"]), lw=1.2)
         axes[row].set_ylabel("accuracy")
         row += 1
     if curv:
@@ -57,11 +65,16 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
                 ax.plot(step, ev[:, i], lw=0.8, alpha=0.6, color="C0")
         labels = {"sharpness": "sharpness $\\lambda_{max}$", "batch_sharpness": "batch sharpness", "gni": "GNI"}
         for k in curv:
-            ax.plot(step, np.asarray([np.nan if v is None else v for v in s[k]], dtype=float), lw=1.2, label=labels[k])
+            ax.plot(step, _floats(s[k]), lw=1.2, label=labels[k])
         if result.threshold is not None:
             ax.axhline(result.threshold, ls="--", color="k", lw=1, label=f"threshold {result.threshold:.4g}")
         ax.set_ylabel("curvature")
         ax.legend(loc="best", fontsize=8)
+    bad = getattr(result, "extra", {}).get("diverged_at") if result.status == "diverged" else None
+    if bad is not None:
+        for i, a in enumerate(axes):
+            a.axvline(bad, color="C3", ls=":", lw=1.2, label=f"non-finite at step {bad}" if i == 0 else None)
+        axes[0].legend(loc="best", fontsize=8)
     axes[-1].set_xlabel("step")
     fig.tight_layout()
     out = Path(path)
@@ -69,6 +82,11 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _floats(values: Any) -> np.ndarray:
+    """A series as floats, ``None`` (a value that was not finite or not computed) as NaN (a gap)."""
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
 def plot_sharpness_runs(results: list[Any], path: str | Path, title: str | None = None) -> Path:
@@ -79,7 +97,7 @@ def plot_sharpness_runs(results: list[Any], path: str | Path, title: str | None 
         c = f"C{i}"
         eta = r.config.hyperparameters.get("eta")
         step = np.asarray(r.series["step"], dtype=float)
-        sharp = np.asarray([np.nan if v is None else v for v in r.series["sharpness"]], dtype=float)
+        sharp = _floats(r.series["sharpness"])
         ax.plot(step, sharp, color=c, lw=1.2, label=f"eta = {eta:g}")
         if r.threshold is not None:
             ax.axhline(r.threshold, color=c, ls="--", lw=1)

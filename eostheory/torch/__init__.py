@@ -32,10 +32,12 @@ from eostheory.torch._backend import TORCH_MISSING, require_torch, resolve_devic
 require_torch()
 
 from eostheory.torch._curvature import (  # noqa: E402
+    DENSE_MAX_PARAMS,
     EIG_METHODS,
     Eigenpairs,
     EigenTracker,
     MonteCarloEstimate,
+    NonFiniteCurvatureError,
     batch_sharpness,
     gni,
     sharpness,
@@ -79,6 +81,7 @@ from eostheory.torch._train import TRACKABLE, TrainConfig, TrainResult, resume, 
 __all__ = [
     "ACTIVATIONS",
     "DATASETS",
+    "DENSE_MAX_PARAMS",
     "EIG_METHODS",
     "MODELS",
     "TORCH_FLOWS",
@@ -93,6 +96,7 @@ __all__ = [
     "HessianOperator",
     "MonteCarloEstimate",
     "NetworkObjective",
+    "NonFiniteCurvatureError",
     "Objective",
     "ThirdDerivativeCheck",
     "TorchFlowResult",

@@ -24,6 +24,7 @@ __all__ = [
     "DATASETS",
     "Dataset",
     "chebyshev",
+    "data_options",
     "digits",
     "from_arrays",
     "gaussian_mixture",
@@ -312,8 +313,21 @@ def get_dataset(name: str | Dataset, **kwargs: Any) -> Dataset:
     Keyword arguments go to the builder (``n``, ``seed``, ``label_noise``, …); ``None``
     values are dropped so that defaults apply.
 
+    Args:
+        name: a key of :data:`DATASETS`, a path ending in ``.npz``, or a :class:`Dataset`
+            (returned as is).
+        **kwargs: options of the builder (:func:`data_options` lists them).
+
+    Returns:
+        The data set.
+
     Raises:
-        EosInputError: an unknown name or an argument the builder does not take.
+        EosInputError: an unknown name, or an option the builder does not take (the message
+            lists the ones it does), or a bad value.
+
+    Examples:
+        >>> get_dataset("chebyshev", n=8, degree=2).n
+        8
     """
     if isinstance(name, Dataset):
         return name
@@ -329,7 +343,38 @@ def get_dataset(name: str | Dataset, **kwargs: Any) -> Dataset:
         raise EosInputError(
             f"unknown data set {text!r}; known: {', '.join(DATASETS)} or a path ending in .npz"
         ) from None
+    accepted = data_options(text)
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise EosInputError(
+            f"data set {text!r} has no option {', '.join(repr(k) for k in unknown)}; its options: {', '.join(accepted)}"
+        )
     try:
         return builder(**kwargs)
     except TypeError as exc:
         raise EosInputError(f"data set {text!r}: {exc}") from None
+
+
+def data_options(name: str) -> tuple[str, ...]:
+    """The options (keyword arguments) the built-in data set ``name`` takes.
+
+    Args:
+        name: a key of :data:`DATASETS`.
+
+    Returns:
+        The option names, in the builder's order.
+
+    Raises:
+        EosInputError: an unknown name.
+
+    Examples:
+        >>> data_options("chebyshev")
+        ('n', 'degree', 'seed')
+    """
+    import inspect
+
+    try:
+        builder = DATASETS[name]
+    except KeyError:
+        raise EosInputError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}") from None
+    return tuple(inspect.signature(builder).parameters)

@@ -1,6 +1,6 @@
 r"""The flows of :mod:`eostheory.flows` on a torch objective, matrix-free.
 
-The vector fields are those of the toy path (THEORY.md §4–§6, the numba sources
+The vector fields are those of the toy path (central, rod and edge flow; the numba sources
 ``eostheory/flows/_src_*.py``), written against a matrix-free oracle: gradients,
 Hessian-vector products through one gradient graph (:class:`HessianOperator`), the
 third-derivative contraction :math:`\nabla^3 L[u, u] = \nabla(u^\top H u)` and top
@@ -19,7 +19,7 @@ States:
   :math:`X` from the complementarity problem (closed form for ``k = 1``).
 - ``rod`` (``extent``): :math:`(\bar w, \delta)`, the rank-one rod :math:`\Sigma = \delta\delta^\top`
   (see :func:`rod_delta_rhs` for the vector equation); with ``extent=oscillation`` (default)
-  :math:`\Sigma` is the oscillating block of the extent, with ``extent=full`` THEORY's
+  :math:`\Sigma` is the oscillating block of the extent, with ``extent=full`` the reconstructed
   :math:`\delta\delta^\top` including the drift half-step; ``rod:rank=r`` (``r > 1``):
   :math:`(\bar w, U, s)` with :math:`\Sigma = U\,\mathrm{diag}(s)\,U^\top` of rank ``r``,
   stepped and truncated (:class:`_RodLowRank`); ``rod:rank=r:points=signs`` evaluates the
@@ -397,7 +397,7 @@ class _Central(_Field):
 def _rod_initial_extent(field: _Field, w0: Any, rank: int = 1) -> tuple[Any, Any]:
     r"""``(w̄₀, δ)`` at GD time ½: :math:`\bar w_0 = w_0 + \delta_0`, :math:`\delta_0 = -\tfrac\eta2\nabla L(w_0)`.
 
-    With ``extent=full`` the extent starts as :math:`\delta_0` (THEORY.md §5).  With
+    With ``extent=full`` the extent starts as :math:`\delta_0`, GD's first half-step.  With
     ``extent=oscillation`` it starts as the projection of :math:`\delta_0` onto the top
     ``rank`` eigenvectors of :math:`H(w_0)` — the part of GD's first half-step that can
     oscillate (the edge flow starts its amplitude the same way); with ``rank = n`` that is

@@ -14,7 +14,7 @@ about 1–1.5 gradient evaluations per product.  The third-derivative contractio
 :math:`\nabla(u^\top H u)` differentiates once more; because some fused layers (PyTorch's
 LayerNorm, training-mode BatchNorm) return wrong third derivatives, the first contraction
 computed on an objective is compared with finite differences of Hessian-vector products and
-refused when they disagree (THEORY.md §4).
+refused when they disagree.
 """
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ class HessianOperator:
         r"""The third-derivative contraction :math:`\nabla(u^\top H u) = \nabla^3 L[u, u]`.
 
         For a unit eigenvector :math:`u` of the top eigenvalue this is the gradient of the
-        sharpness, :math:`\nabla S` (THEORY.md §4).
+        sharpness, :math:`\nabla S` (first-order perturbation: :math:`d\lambda = u^\top dH\, u`).
 
         Args:
             u: the direction (not normalised here).

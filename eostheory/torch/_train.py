@@ -9,16 +9,34 @@ eigenvalues), Batch Sharpness, GNI and gradient norm.
 A run directory (``out``) holds ``config.json``, ``metrics.jsonl`` (one JSON record per
 line, appended as the run goes), ``step_loss.f64`` (the loss of every step, raw float64),
 ``checkpoint.pt`` (parameters, optimizer state, random-number states and the last
-eigenvectors, written atomically after each record), ``result.json`` and ``training.png``.
+eigenvectors, written atomically after each record), ``checkpoint.json`` (its integrity
+record), ``result.json`` and ``training.png``.  Every JSON file is strict JSON: a
+non-finite number is written as ``null`` and the run's ``message`` says why.
+
 An interrupted run resumes from its checkpoint with ``resume=True``: records after the
-checkpoint are recomputed, bit for bit on the CPU, so nothing recorded is lost.
+checkpoint are recomputed, bit for bit on the CPU, so nothing recorded is lost.  The
+integrity record holds the SHA-256 of the checkpoint's bytes and of the metrics and step
+losses written up to it; a resume checks all three before it loads anything, drops what an
+interruption left after the checkpoint (a record or a line cut short) and refuses, with a
+message naming the last good record, a checkpoint whose bytes changed or a metrics file
+that lost records.  Writes go to a temporary file renamed into place, and the record keeps
+the previous checkpoint's hash too, so a process killed between the two renames leaves a
+directory that still resumes.
+
+Divergence is detected before any curvature is computed: the loss and the gradient are
+checked for finiteness first, and a NaN or infinite Hessian-vector product
+(:class:`~eostheory.torch.NonFiniteCurvatureError`) ends the run with status
+``"diverged"``, keeping the last finite state, instead of reaching an eigensolver.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -28,11 +46,18 @@ from typing import Any
 import numpy as np
 
 from eostheory._errors import EosInputError
-from eostheory._json import jsonable
+from eostheory._json import dumps_strict, jsonable
 from eostheory._validate import positive_float, positive_int
 from eostheory.torch._backend import require_torch, resolve_device, resolve_dtype
-from eostheory.torch._curvature import EIG_METHODS, EigenTracker, batch_sharpness, gni
-from eostheory.torch._data import Dataset, get_dataset
+from eostheory.torch._curvature import (
+    DENSE_MAX_PARAMS,
+    EIG_METHODS,
+    EigenTracker,
+    NonFiniteCurvatureError,
+    batch_sharpness,
+    gni,
+)
+from eostheory.torch._data import DATASETS, Dataset, get_dataset
 from eostheory.torch._models import build_model
 from eostheory.torch._objective import NetworkObjective
 from eostheory.torch._rules import TorchStep
@@ -82,11 +107,39 @@ class TrainConfig:
 
     # fields that may change when a run is resumed
     _RESUMABLE = ("steps", "device")
+    # fields that follow from the others (reported only when nothing else differs)
+    _DERIVED = ("update", "n_params", "n_examples", "threshold")
 
     def differences(self, other: TrainConfig) -> list[str]:
-        """Fields (other than ``steps`` and ``device``) in which two configs differ."""
-        a, b = self.as_dict(), other.as_dict()
-        return [k for k in a if k not in self._RESUMABLE and a[k] != b.get(k)]
+        """What differs between this configuration and ``other`` (the saved one), field by field.
+
+        ``steps`` and ``device`` are not compared (a resumed run may change them).
+
+        Args:
+            other: the configuration to compare with.
+
+        Returns:
+            One entry per difference, ``"eta 0.3 (saved: 0.4)"``; a dict field (``model``,
+            ``data``, ``hyperparameters``) is compared key by key.  Empty when they agree.
+        """
+        a, b = jsonable(self.as_dict()), jsonable(other.as_dict())
+        out: list[str] = []
+        derived: list[str] = []
+        for k in a:
+            if k in self._RESUMABLE or a[k] == b.get(k):
+                continue
+            target = derived if k in self._DERIVED else out
+            if isinstance(a[k], dict) and isinstance(b.get(k), dict):
+                for kk in dict.fromkeys([*a[k], *b[k]]):
+                    va, vb = a[k].get(kk, "unset"), b[k].get(kk, "unset")
+                    if va != vb:
+                        label = {"model": "model", "data": "data"}.get(k, "") if kk == "name" else kk
+                        if k in ("model", "data") and kk != "name":
+                            label = f"{k} {kk}"
+                        target.append(f"{label} {_show(va)} (saved: {_show(vb)})")
+            else:
+                target.append(f"{k} {_show(a[k])} (saved: {_show(b.get(k))})")
+        return out or derived
 
 
 @dataclass
@@ -146,18 +199,42 @@ class TrainResult:
 
 # ----------------------------------------------------------------------------- run directory
 
+#: Version of the integrity record ``checkpoint.json``.
+_RECORD_FORMAT = 1
+
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` through a temporary file in the same directory, flushed, then renamed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _line(rec: Mapping[str, Any]) -> bytes:
+    """One metrics record as a strict-JSON line (non-finite numbers become ``null``)."""
+    return (json.dumps(jsonable(rec), allow_nan=False) + "\n").encode()
 
 
 class _RunDir:
-    """Files of a run directory (see the module docstring)."""
+    """Files of a run directory (see the module docstring), with their integrity record.
+
+    The record ``checkpoint.json`` holds, for the checkpoint on disk (``current``) and the
+    one before it (``previous``): its step, the SHA-256 and size of ``checkpoint.pt``, and
+    the number and SHA-256 of the metrics records and step losses written up to it.  The
+    hashes of the two growing files are kept incrementally, so a checkpoint costs no re-read.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -165,70 +242,286 @@ class _RunDir:
         self.metrics = self.path / "metrics.jsonl"
         self.step_loss = self.path / "step_loss.f64"
         self.checkpoint = self.path / "checkpoint.pt"
+        self.record = self.path / "checkpoint.json"
         self.result = self.path / "result.json"
+        self._metrics_hash = hashlib.sha256()
+        self._n_records = 0
+        self._loss_hash = hashlib.sha256()
+        self._n_loss = 0
+        self._doc: dict[str, Any] | None = None
+        self._fresh = False
+        self.discard_on_error = False
 
     def exists(self) -> bool:
-        return self.config.exists() or self.checkpoint.exists()
+        return self.config.exists() or self.checkpoint.exists() or self.record.exists()
+
+    def unsaved(self) -> bool:
+        """True for a fresh run that has not written its first checkpoint yet."""
+        return self._doc is None and self._fresh
+
+    def discard(self) -> None:
+        """Remove the files of a fresh run that failed before its first checkpoint (and the directory, if made)."""
+        for f in (self.config, self.metrics, self.step_loss, self.checkpoint, self.record, self.result):
+            f.unlink(missing_ok=True)
+        if self.discard_on_error:
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+
+    # -- config and result
 
     def write_config(self, cfg: TrainConfig) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.config, (json.dumps(cfg.as_dict(), indent=2) + "\n").encode())
+        _atomic_write(self.config, dumps_strict(cfg.as_dict()).encode())
 
     def read_config(self) -> dict[str, Any]:
         try:
-            return json.loads(self.config.read_text())
+            d = json.loads(self.config.read_text())
         except (OSError, ValueError) as exc:
             raise EosInputError(f"cannot read {self.config}: {exc}") from None
+        if not isinstance(d, dict):
+            raise EosInputError(f"{self.config} is not a training configuration")
+        return d
 
-    def read_records(self, upto: int | None) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        if not self.metrics.exists():
-            return out
-        for line in self.metrics.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                break  # a line cut short by an interruption: everything after it is recomputed
-            if upto is not None and rec["step"] > upto:
-                break
-            out.append(rec)
-        return out
+    def write_result(self, summary: Mapping[str, Any]) -> None:
+        _atomic_write(self.result, dumps_strict(summary, annotate=True).encode())
+
+    # -- the two growing files
+
+    def start_fresh(self) -> None:
+        """Remove what an earlier run left (metrics, step losses, checkpoint and its record)."""
+        for f in (self.metrics, self.step_loss, self.checkpoint, self.record):
+            f.unlink(missing_ok=True)
+        self._metrics_hash, self._n_records = hashlib.sha256(), 0
+        self._loss_hash, self._n_loss = hashlib.sha256(), 0
+        self._doc = None
+        self._fresh = True
+
+    def append_record(self, rec: Mapping[str, Any]) -> None:
+        data = _line(rec)
+        with open(self.metrics, "ab") as f:
+            f.write(data)
+            f.flush()
+        self._metrics_hash.update(data)
+        self._n_records += 1
 
     def rewrite_records(self, records: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(r, allow_nan=True) + "\n" for r in records)
-        _atomic_write(self.metrics, text.encode())
-
-    def append_record(self, rec: dict[str, Any]) -> None:
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(rec, allow_nan=True) + "\n")
-            f.flush()
-
-    def read_step_loss(self, n: int) -> np.ndarray:
-        if not self.step_loss.exists():
-            return np.zeros(0)
-        arr = np.fromfile(self.step_loss, dtype="<f8")
-        return arr[:n]
-
-    def rewrite_step_loss(self, arr: np.ndarray) -> None:
-        _atomic_write(self.step_loss, np.asarray(arr, dtype="<f8").tobytes())
+        data = b"".join(_line(r) for r in records)
+        _atomic_write(self.metrics, data)
+        self._metrics_hash, self._n_records = hashlib.sha256(data), len(records)
 
     def append_step_loss(self, arr: Iterable[float]) -> None:
+        data = np.asarray(list(arr), dtype="<f8").tobytes()
         with open(self.step_loss, "ab") as f:
-            f.write(np.asarray(list(arr), dtype="<f8").tobytes())
+            f.write(data)
             f.flush()
+        self._loss_hash.update(data)
+        self._n_loss += len(data) // 8
 
-    def save_checkpoint(self, state: dict[str, Any]) -> None:
-        tmp = self.checkpoint.with_name("checkpoint.pt.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint)
+    def rewrite_step_loss(self, arr: np.ndarray) -> None:
+        data = np.asarray(arr, dtype="<f8").tobytes()
+        _atomic_write(self.step_loss, data)
+        self._loss_hash, self._n_loss = hashlib.sha256(data), len(data) // 8
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        if not self.checkpoint.exists():
-            return None
+    # -- checkpoint and integrity record
+
+    def save_checkpoint(self, state: dict[str, Any], status: str, message: str) -> None:
+        """Write ``checkpoint.pt`` and its record: temporary file, record (naming both hashes), rename."""
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        data = buf.getvalue()
+        entry = {
+            "step": int(state["step"]),
+            "sha256": _sha256(data),
+            "size": len(data),
+            "records": self._n_records,
+            "metrics_sha256": self._metrics_hash.hexdigest(),
+            "step_losses": self._n_loss,
+            "step_loss_sha256": self._loss_hash.hexdigest(),
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".checkpoint.pt.", suffix=".tmp")
         try:
-            return torch.load(self.checkpoint, map_location="cpu", weights_only=False)
-        except Exception as exc:
-            raise EosInputError(f"cannot read checkpoint {self.checkpoint}: {exc}") from None
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            previous = None if self._doc is None else self._doc["current"]
+            self._write_record({"current": entry, "previous": previous, "status": status, "message": message})
+            os.replace(tmp, self.checkpoint)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def set_status(self, status: str, message: str) -> None:
+        """Record the run's final status next to the checkpoint it ended with."""
+        if self._doc is not None:
+            self._write_record({**self._doc, "status": status, "message": message})
+
+    def _write_record(self, doc: dict[str, Any]) -> None:
+        doc = {"format": _RECORD_FORMAT, **{k: v for k, v in doc.items() if k != "format"}}
+        _atomic_write(self.record, dumps_strict(doc).encode())
+        self._doc = doc
+
+    def _last_good(self) -> str:
+        """The last metrics record that can still be read, for messages."""
+        try:
+            lines = self.metrics.read_bytes().splitlines(keepends=True)
+        except OSError:
+            return "no metrics record can be read"
+        last = None
+        count = 0
+        for ln in lines:
+            try:
+                rec = json.loads(ln) if ln.endswith(b"\n") else None
+            except ValueError:
+                rec = None
+            if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
+                break
+            last, count = rec["step"], count + 1
+        if last is None:
+            return "no metrics record can be read"
+        return f"the last good state is the metrics record of step {last} ({count} records)"
+
+    def _refuse(self, problem: str) -> EosInputError:
+        return EosInputError(
+            f"cannot resume {self.path}: {problem}; {self._last_good()}. Nothing was changed: start the run "
+            "again in an empty --out (on the CPU it reproduces every step exactly)"
+        )
+
+    def load(self) -> tuple[dict[str, Any], list[dict[str, Any]], np.ndarray, dict[str, Any]] | None:
+        """Verify and read the checkpoint, the metrics and the step losses up to it (nothing is written).
+
+        Returns:
+            ``None`` when there is no checkpoint to resume from (a fresh start); else the
+            checkpoint's state, the metrics records and step losses up to it, and the
+            integrity record (its ``status`` and ``message`` apply when ``entry`` is the
+            current checkpoint; ``entry`` is the one that matched).
+
+        Raises:
+            EosInputError: a checkpoint without its record or that does not match it (garbled
+                bytes), that cannot be loaded, or metrics and step losses that lost data.
+        """
+        if not self.checkpoint.exists():
+            if self.record.exists():
+                doc = self._read_record()
+                if doc.get("previous") is not None:
+                    raise self._refuse("checkpoint.pt is missing although checkpoint.json records one")
+            return None  # killed before the first checkpoint was renamed into place: start afresh
+        if not self.record.exists():
+            raise self._refuse(
+                "checkpoint.pt has no integrity record (checkpoint.json), so its content cannot be verified"
+            )
+        doc = self._read_record()
+        try:
+            data = self.checkpoint.read_bytes()
+        except OSError as exc:
+            raise self._refuse(f"checkpoint.pt cannot be read ({exc.strerror or exc})") from None
+        digest = _sha256(data)
+        entry = None
+        for key in ("current", "previous"):
+            e = doc.get(key)
+            if isinstance(e, dict) and e.get("sha256") == digest and e.get("size") == len(data):
+                entry = dict(e, which=key)
+                break
+        if entry is None:
+            cur = doc.get("current") or {}
+            raise self._refuse(
+                f"checkpoint.pt (step {cur.get('step', '?')}) does not match its recorded SHA-256 "
+                "(its bytes were changed or cut short)"
+            )
+        try:
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as exc:  # the hash matched, so this is an incompatible torch, not a garbled file
+            raise self._refuse(f"checkpoint.pt cannot be loaded ({type(exc).__name__}: {exc})") from None
+        if not isinstance(state, dict) or int(state.get("step", -1)) != entry["step"]:
+            raise self._refuse("checkpoint.pt holds a different step than its record")
+        records = self._verified_records(entry)
+        step_loss = self._verified_step_loss(entry)
+        doc = dict(doc, entry=entry)
+        return state, records, step_loss, doc
+
+    def _read_record(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self.record.read_text())
+        except (OSError, ValueError) as exc:
+            raise self._refuse(f"checkpoint.json cannot be read ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != _RECORD_FORMAT or not isinstance(doc.get("current"), dict):
+            raise self._refuse("checkpoint.json is not an integrity record of this version")
+        return doc
+
+    def _verified_records(self, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+        k = int(entry["records"])
+        try:
+            lines = self.metrics.read_bytes().splitlines(keepends=True) if self.metrics.exists() else []
+        except OSError as exc:
+            raise self._refuse(f"metrics.jsonl cannot be read ({exc.strerror or exc})") from None
+        complete = 0
+        for ln in lines[:k]:
+            if not ln.endswith(b"\n"):
+                break
+            complete += 1
+        if complete < k:
+            raise self._refuse(
+                f"metrics.jsonl holds {complete} complete records, the checkpoint at step {entry['step']} "
+                f"was written after {k}: records were lost"
+            )
+        head = b"".join(lines[:k])
+        if _sha256(head) != entry["metrics_sha256"]:
+            raise self._refuse(f"the first {k} records of metrics.jsonl differ from what was written (SHA-256)")
+        records = [json.loads(ln) for ln in lines[:k]]
+        self._metrics_hash, self._n_records = hashlib.sha256(head), k
+        return records
+
+    def _verified_step_loss(self, entry: Mapping[str, Any]) -> np.ndarray:
+        n = int(entry["step_losses"])
+        try:
+            data = self.step_loss.read_bytes()[: 8 * n] if self.step_loss.exists() else b""
+        except OSError as exc:
+            raise self._refuse(f"step_loss.f64 cannot be read ({exc.strerror or exc})") from None
+        if len(data) < 8 * n:
+            raise self._refuse(
+                f"step_loss.f64 holds {len(data) // 8} step losses, the checkpoint at step {entry['step']} "
+                f"was written after {n}: losses were lost"
+            )
+        if _sha256(data) != entry["step_loss_sha256"]:
+            raise self._refuse(f"the first {n} step losses in step_loss.f64 differ from what was written (SHA-256)")
+        self._loss_hash, self._n_loss = hashlib.sha256(data), n
+        return np.frombuffer(data, dtype="<f8").astype(np.float64)
+
+    def adopt(self, doc: Mapping[str, Any], records: list[dict[str, Any]], step_loss: np.ndarray) -> None:
+        """Continue from a verified checkpoint: cut both files back to it (what came after is recomputed)."""
+        entry = {k: v for k, v in doc["entry"].items() if k != "which"}
+        self.rewrite_records(records)
+        self.rewrite_step_loss(step_loss)
+        self._doc = {"format": _RECORD_FORMAT, "current": entry, "previous": None, "status": "running", "message": ""}
+        self._write_record(self._doc)
+
+
+def _check_out(out: str | Path) -> Path:
+    """``out`` as a run directory that can be written, checked before any work is done.
+
+    Raises:
+        EosInputError: ``out`` is an existing file, lies under a file, or its nearest
+            existing directory cannot be written.
+    """
+    p = Path(out).expanduser()
+    if not str(out).strip():
+        raise EosInputError("out is empty: give a directory")
+    if p.exists() and not p.is_dir():
+        raise EosInputError(f"out {p}: exists and is not a directory")
+    probe = p
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise EosInputError(f"out {p}: {probe} is a file, not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise EosInputError(f"out {p}: cannot create files in {probe} ({exc.strerror or exc})") from None
+    return p
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -245,15 +538,51 @@ def _parse_track(track: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _defaults(fn: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The keyword defaults of ``fn`` (so that a stored configuration names every option's value)."""
+    import inspect
+
+    return {
+        k: p.default
+        for k, p in inspect.signature(fn).parameters.items()
+        if p.default is not inspect.Parameter.empty and k not in skip
+    }
+
+
 def _model_spec(model: Any, name: str | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if name is not None:
-        spec = {"name": name, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}}
+        from eostheory.torch._models import _widths
+
+        given = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
+        spec = {"name": name, **({} if name == "linear" else _defaults(build_model, ("seed",))), **given}
+        if "widths" in spec:  # "16,16", (16, 16) and [16, 16] are one configuration
+            spec["widths"] = list(_widths(spec["widths"]))
         return jsonable(spec)
     return {"name": "custom", "repr": " ".join(repr(model).split())[:2000]}
 
 
 def _finite(x: Any) -> bool:
     return bool(torch.isfinite(x).all())
+
+
+def _show(v: Any) -> str:
+    if v == "unset" or v is None:
+        return "unset" if v == "unset" else "none"
+    if isinstance(v, list):
+        return ",".join(_show(x) for x in v) or "[]"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+class _NonFiniteError(Exception):
+    """A non-finite ``kind`` (``"loss"``, ``"gradient"`` or ``"hessian"``) at ``step``."""
+
+    def __init__(self, step: int, kind: str, loss: float = math.nan) -> None:
+        super().__init__(step, kind)
+        self.step = step
+        self.kind = kind
+        self.loss = loss
 
 
 # ----------------------------------------------------------------------------- main entry
@@ -298,13 +627,16 @@ def train(
         eta: learning rate :math:`\eta>0`.
         beta: momentum, for optimizers that have it.
         hyperparameters: values of other hyperparameters of the optimizer's rule.
-        steps: total optimizer steps (on resume, the new total).
+        steps: total optimizer steps (on resume, the new total: at least the steps done);
+            ``0`` only evaluates the start.
         batch_size: ``None`` for full batch, else SGD on random batches of this size
             (each step draws a fresh uniformly random batch without replacement).
         track: quantities to record, from :data:`TRACKABLE` (a list or ``"a,b"``).
         track_every: record every this many steps (and at the end).
         top_k: eigenvalues tracked (``"eigenvalues"``); the sharpness is the first.
-        eig_method: eigensolver (:data:`~eostheory.torch.EIG_METHODS`), warm-started.
+        eig_method: eigensolver (:data:`~eostheory.torch.EIG_METHODS`), warm-started;
+            ``"dense"`` only for models of at most
+            :data:`~eostheory.torch.DENSE_MAX_PARAMS` parameters.
         eig_tol: its relative accuracy target.
         bs_batch_size: batch size for Batch Sharpness / GNI (default ``batch_size``, or the
             full data set for full-batch runs).
@@ -312,20 +644,32 @@ def train(
         seed: seed of the model, the batches and the estimators' random vectors.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ….
         dtype: ``"float32"`` or ``"float64"``.
-        out: run directory (config, metrics, checkpoint, plot).
-        resume: continue the run in ``out`` from its checkpoint (the configuration must
-            match, except ``steps`` and ``device``).
+        out: run directory (config, metrics, checkpoint and its integrity record, plot),
+            checked before any work is done.
+        resume: continue the run in ``out`` from its checkpoint.  A resumed run continues
+            the saved configuration: every argument must match it, except ``steps`` and
+            ``device``.
         progress: show a tqdm progress bar.
         model_kwargs: options of the named model builder.
         data_kwargs: options of the named data set.
 
     Returns:
-        :class:`TrainResult`.  A user module also ends up holding the final parameters.
+        :class:`TrainResult`.  Its ``status`` is ``"completed"`` or ``"diverged"``: a NaN or
+        infinite loss, gradient or Hessian-vector product, checked in that order before any
+        eigen-solve, stops the run and keeps the last state whose loss was finite (the
+        ``message`` says which quantity failed and at which step).  A user module also ends
+        up holding the final parameters.
 
     Raises:
         EosInputError: bad input (η ≤ 0, unknown names, shapes that do not fit, a model
-            without parameters, a non-finite loss at the start, an existing run directory
-            without ``resume``, a resumed run whose configuration differs).
+            without parameters, ``eig_method="dense"`` on a model above
+            :data:`~eostheory.torch.DENSE_MAX_PARAMS` parameters, a loss or gradient that is
+            not finite at the start, an ``out`` that is a file or cannot be written, an
+            existing run directory without ``resume``); on resume: a configuration that
+            differs from the saved one, ``steps`` below the steps done, a run that diverged,
+            a checkpoint that does not match its integrity record or metrics that lost
+            records (the message names the last good record).
+        KeyboardInterrupt: after writing the checkpoint, when interrupted.
     """
     t_start = time.perf_counter()
     dev = resolve_device(device)
@@ -341,6 +685,13 @@ def train(
     if eig_method == "power" and top_k != 1:
         raise EosInputError("power iteration tracks only the top eigenvalue; use top_k = 1 or eig_method='lanczos'")
     tracked = _parse_track(track)
+    rundir = None
+    if out is not None:
+        rundir = _RunDir(_check_out(out))
+        if rundir.exists() and not resume:
+            raise EosInputError(
+                f"{rundir.path} already holds a run; pass resume=True (--resume) or choose another --out"
+            )
 
     # -- optimizer: the single definition, evaluated on tensors
     from eostheory.optimizers import get_optimizer
@@ -366,8 +717,11 @@ def train(
         if not str(data).endswith(".npz"):
             dkw.setdefault("seed", seed)
         dataset = get_dataset(data, **dkw)
-        data_spec = jsonable({"name": str(data), **dkw})
+        full = dkw if str(data).endswith(".npz") else {**_defaults(DATASETS[str(data).strip()]), **dkw}
+        data_spec = jsonable({"name": str(data), **full})
     mkw = dict(model_kwargs or {})
+    if model == "linear" and mkw:
+        raise EosInputError(f"model_kwargs {sorted(mkw)} do not apply to the linear model (it has no hidden layers)")
     if isinstance(model, str):
         module = build_model(model, dataset, seed=seed, **mkw)
         model_spec = _model_spec(module, model, mkw)
@@ -390,6 +744,18 @@ def train(
         raise EosInputError(f"bs_batch_size = {bsb} exceeds the {n} examples")
     if "accuracy" in tracked and obj.labels is None:
         tracked = tuple(t for t in tracked if t != "accuracy")
+    need_h = "sharpness" in tracked or "eigenvalues" in tracked
+    if need_h and top_k > (obj.n_params - 1 if eig_method == "eigsh" else obj.n_params):
+        raise EosInputError(
+            f"top_k = {top_k} eigenvalues of a model with {obj.n_params} parameters"
+            + (" (eigsh needs top_k < n)" if eig_method == "eigsh" else "")
+        )
+    if eig_method == "dense" and need_h and obj.n_params > DENSE_MAX_PARAMS:
+        raise EosInputError(
+            f"eig_method 'dense' builds the full {obj.n_params:,} x {obj.n_params:,} Hessian at every record "
+            f"(n products and an O(n^3) eigendecomposition); it is limited to {DENSE_MAX_PARAMS:,} parameters: "
+            "use lanczos (the default, about 10 products per record)"
+        )
     cfg = TrainConfig(
         model=model_spec,
         data=data_spec,
@@ -423,13 +789,9 @@ def train(
     tracker = EigenTracker(top_k, method=eig_method, tol=eig_tol, seed=seed + 3)
     records: list[dict[str, Any]] = []
     step_loss: list[float] = []
-    rundir = _RunDir(out) if out is not None else None
-    if rundir is not None:
-        if rundir.exists() and not resume:
-            raise EosInputError(
-                f"{rundir.path} already holds a run; pass resume=True (--resume) or choose another --out"
-            )
-        if resume and rundir.config.exists():
+    loaded = None
+    if rundir is not None and resume:
+        if rundir.config.exists():
             stored = rundir.read_config()
             try:
                 old = TrainConfig(**{**stored, **_config_tuples(stored)})
@@ -437,66 +799,95 @@ def train(
                 raise EosInputError(f"{rundir.config} is not a training configuration") from None
             diff = cfg.differences(old)
             if diff:
-                raise EosInputError(f"cannot resume {rundir.path}: the configuration differs in {', '.join(diff)}")
-        ck = rundir.load_checkpoint() if resume else None
-        if ck is not None:
-            t = int(ck["step"])
-            w = ck["w"].to(device=dev, dtype=dt)
-            state = {k: v.to(device=dev, dtype=dt) for k, v in ck["state"].items()}
-            batch_gen.set_state(ck["batch_gen"])
-            bs_gen.set_state(ck["bs_gen"])
-            tracker.load_state_dict(ck["tracker"], device=dev, dtype=dt)
-            obj.work.load(ck["work"])
-            records = rundir.read_records(upto=t)
-            step_loss = list(rundir.read_step_loss(t))
-            if len(step_loss) != t:
-                raise EosInputError(f"{rundir.step_loss} holds {len(step_loss)} step losses, the checkpoint is at {t}")
-            rundir.rewrite_records(records)
-            rundir.rewrite_step_loss(np.asarray(step_loss))
-        else:
-            records, step_loss = [], []
-            if rundir.metrics.exists():
-                rundir.metrics.unlink()
-            if rundir.step_loss.exists():
-                rundir.step_loss.unlink()
+                raise EosInputError(
+                    f"cannot resume {rundir.path}: resume continues the saved configuration, and this one "
+                    f"differs in {'; '.join(diff)} (only steps and device may change; start a new run in another "
+                    "--out to change the rest)"
+                )
+        loaded = rundir.load()
+    if loaded is not None:
+        assert rundir is not None
+        ck, records, old_loss, doc = loaded
+        t = int(ck["step"])
+        if doc["entry"]["which"] == "current" and doc.get("status") == "diverged":
+            raise EosInputError(
+                f"cannot resume {rundir.path}: the run diverged ({doc.get('message')}); resuming would diverge "
+                "again from the same state: start a new run (e.g. with a smaller eta) in another --out"
+            )
+        if steps < t:
+            raise EosInputError(
+                f"cannot resume {rundir.path} with steps = {steps}: the run has done {t} steps already; "
+                "resume keeps or raises the total"
+            )
+        w = ck["w"].to(device=dev, dtype=dt)
+        state = {k: v.to(device=dev, dtype=dt) for k, v in ck["state"].items()}
+        batch_gen.set_state(ck["batch_gen"])
+        bs_gen.set_state(ck["bs_gen"])
+        tracker.load_state_dict(ck["tracker"], device=dev, dtype=dt)
+        obj.work.load(ck["work"])
+        step_loss = [float(v) for v in old_loss]
+        if len(step_loss) != t:
+            raise EosInputError(f"{rundir.step_loss} holds {len(step_loss)} step losses, the checkpoint is at {t}")
+        rundir.adopt(doc, records, old_loss)
+    else:
+        L0, g0 = obj.value_and_grad(w)
+        if not (math.isfinite(float(L0)) and _finite(g0)):
+            what = "loss" if not math.isfinite(float(L0)) else "gradient"
+            raise EosInputError(
+                f"the {what} is not finite at the start (loss {float(L0)}): check the data, the model, "
+                "the loss and the dtype (float32 overflows above 3e38)"
+            )
+        if rundir is not None:
+            created = not rundir.path.exists()
+            rundir.path.mkdir(parents=True, exist_ok=True)
+            rundir.start_fresh()
+            rundir.discard_on_error = created
+    if rundir is not None:
         rundir.write_config(cfg)
 
     recorded_steps = {r["step"] for r in records}
     flushed_loss = len(step_loss)
 
     def record(tt: int, ww: Any) -> dict[str, Any]:
-        rec: dict[str, Any] = {"step": tt}
-        need_h = "sharpness" in tracked or "eigenvalues" in tracked
-        if need_h:
-            op = obj.hessian(ww)
-            rec["loss"] = float(op.loss)
-            gnorm = float(torch.linalg.vector_norm(op.gradient))
-            pairs = tracker(op)
-            rec["sharpness"] = float(pairs.values[0])
-            rec["eig_hvps"] = pairs.n_hvp
-            if not pairs.converged:
-                rec["eig_converged"] = False
-            if "eigenvalues" in tracked:
-                rec["eigenvalues"] = [float(v) for v in pairs.values]
-            del op
+        # finiteness of the loss and the gradient first: no eigen-solve ever sees a diverged point
+        op = obj.hessian(ww) if need_h else None
+        if op is not None:
+            Lw, gw = op.loss, op.gradient
         else:
             Lw, gw = obj.value_and_grad(ww)
-            rec["loss"] = float(Lw)
-            gnorm = float(torch.linalg.vector_norm(gw))
-        if "grad-norm" in tracked:
-            rec["grad_norm"] = gnorm
-        if "accuracy" in tracked:
-            rec["accuracy"] = obj.accuracy(ww)
-        if "batch-sharpness" in tracked:
-            est = batch_sharpness(obj, ww, bsb, rse=bs_rse, generator=bs_gen, batches="all" if bsb == n else None)
-            rec["batch_sharpness"], rec["batch_sharpness_se"] = est.value, est.stderr
-        if "gni" in tracked and gnorm > 0:
-            est = gni(obj, ww, bsb, rse=bs_rse, generator=bs_gen, batches="all" if bsb == n else None)
-            rec["gni"], rec["gni_se"] = est.value, est.stderr
+        lw = float(Lw)
+        if not math.isfinite(lw):
+            raise _NonFiniteError(tt, "loss", lw)
+        if not _finite(gw):
+            raise _NonFiniteError(tt, "gradient", lw)
+        rec: dict[str, Any] = {"step": tt, "loss": lw}
+        gnorm = float(torch.linalg.vector_norm(gw))
+        try:
+            if op is not None:
+                pairs = tracker(op)
+                rec["sharpness"] = float(pairs.values[0])
+                rec["eig_hvps"] = pairs.n_hvp
+                if not pairs.converged:
+                    rec["eig_converged"] = False
+                if "eigenvalues" in tracked:
+                    rec["eigenvalues"] = [float(v) for v in pairs.values]
+                del op
+            if "grad-norm" in tracked:
+                rec["grad_norm"] = gnorm
+            if "accuracy" in tracked:
+                rec["accuracy"] = obj.accuracy(ww)
+            if "batch-sharpness" in tracked:
+                est = batch_sharpness(obj, ww, bsb, rse=bs_rse, generator=bs_gen, batches="all" if bsb == n else None)
+                rec["batch_sharpness"], rec["batch_sharpness_se"] = est.value, est.stderr
+            if "gni" in tracked and gnorm > 0:
+                est = gni(obj, ww, bsb, rse=bs_rse, generator=bs_gen, batches="all" if bsb == n else None)
+                rec["gni"], rec["gni_se"] = est.value, est.stderr
+        except NonFiniteCurvatureError:
+            raise _NonFiniteError(tt, "hessian", lw) from None
         rec["time"] = time.perf_counter() - t_start
-        return rec
+        return jsonable(rec)
 
-    def checkpoint(tt: int, ww: Any, ss: Mapping[str, Any]) -> None:
+    def checkpoint(tt: int, ww: Any, ss: Mapping[str, Any], status: str = "running", msg: str = "") -> None:
         if rundir is None:
             return
         nonlocal flushed_loss
@@ -511,7 +902,9 @@ def train(
                 "bs_gen": bs_gen.get_state(),
                 "tracker": tracker.state_dict(),
                 "work": obj.work.as_dict(),
-            }
+            },
+            status,
+            msg,
         )
 
     pbar = None
@@ -522,15 +915,12 @@ def train(
     status, message = "completed", ""
     prev: tuple[int, Any, dict[str, Any]] | None = None
     cur = (t, w, state)
+    diverged_at: int | None = None
     try:
         while True:
             t, w, state = cur
             if (t % track_every == 0 or t >= steps) and t not in recorded_steps:
                 rec = record(t, w)
-                if not math.isfinite(rec["loss"]):
-                    if prev is None:
-                        raise EosInputError(f"the loss is {rec['loss']} at step {t}: check the data and the model")
-                    raise _NonFiniteError(t)
                 records.append(rec)
                 recorded_steps.add(t)
                 if rundir is not None:
@@ -538,7 +928,7 @@ def train(
                 checkpoint(t, w, state)
                 if pbar is not None:
                     post = {"loss": f"{rec['loss']:.4g}"}
-                    if "sharpness" in rec:
+                    if rec.get("sharpness") is not None:
                         post["S"] = f"{rec['sharpness']:.4g}"
                     pbar.set_postfix(post, refresh=False)
             if t >= steps:
@@ -547,12 +937,12 @@ def train(
             if batch_size is not None:
                 idx = torch.randperm(n, generator=batch_gen)[:batch_size].to(dev)
             Lt, g = obj.value_and_grad(w, idx)
-            loss_ok = math.isfinite(float(Lt))
-            if not (loss_ok and _finite(g)):
-                if prev is None and t == 0:
-                    raise EosInputError(f"the loss or its gradient is not finite at the start ({float(Lt)})")
-                raise _NonFiniteError(t, rollback=not loss_ok)
-            step_loss.append(float(Lt))
+            lt = float(Lt)
+            if not math.isfinite(lt):
+                raise _NonFiniteError(t, "loss", lt)
+            if not _finite(g):
+                raise _NonFiniteError(t, "gradient", lt)
+            step_loss.append(lt)
             w_new, s_new = stepper(w, g, state)
             prev = cur
             cur = (t + 1, w_new, s_new)
@@ -560,17 +950,26 @@ def train(
                 pbar.update(1)
     except _NonFiniteError as bad:
         status = "diverged"
-        t_bad = bad.step
-        if bad.rollback and prev is not None and prev[0] == t_bad - 1:
+        t_bad = diverged_at = bad.step
+        where = "the batch loss" if batch_size is not None and bad.kind == "loss" else f"the {bad.kind}"
+        if bad.kind == "loss" and prev is not None and prev[0] == t_bad - 1:
             cur = prev
             message = (
-                f"the loss became non-finite at step {t_bad}; stopped and kept the state of step {cur[0]}, "
-                "the last with a finite loss"
+                f"{where} became non-finite ({bad.loss}) at step {t_bad}; stopped and kept the state of step "
+                f"{cur[0]}, the last with a finite loss"
             )
-        elif bad.rollback:
-            message = f"the loss became non-finite at step {t_bad}; stopped (state of step {t_bad} kept as is)"
+        elif bad.kind == "loss":
+            message = f"{where} became non-finite ({bad.loss}) at step {t_bad}; stopped (state of step {t_bad} kept)"
+        elif bad.kind == "gradient":
+            message = (
+                f"the gradient became non-finite at step {t_bad}; stopped there (the loss, {bad.loss:.6g}, is still "
+                "finite)"
+            )
         else:
-            message = f"the gradient became non-finite at step {t_bad}; stopped there (the loss is still finite)"
+            message = (
+                f"the Hessian-vector products became non-finite at step {t_bad} (the loss, {bad.loss:.6g}, and the "
+                "gradient are finite); stopped there before any eigen-solve (its record has null curvature)"
+            )
         t, w, state = cur
         del step_loss[t:]
         if any(r["step"] > t for r in records):
@@ -581,21 +980,31 @@ def train(
         if rundir is not None and flushed_loss > t:
             rundir.rewrite_step_loss(np.asarray(step_loss))
             flushed_loss = t
-        if t not in recorded_steps:
+        rec = None
+        if t not in recorded_steps and bad.kind == "loss":
             try:
                 rec = record(t, w)
-            except Exception:  # the last good state may still be too close to the blow-up
+            except _NonFiniteError:  # the last good state may still be too close to the blow-up
                 rec = None
-            if rec is not None and math.isfinite(rec["loss"]):
-                records.append(rec)
-                if rundir is not None:
-                    rundir.append_record(rec)
-        checkpoint(t, w, state)
+        elif t not in recorded_steps and bad.kind == "hessian" and bad.step == t:
+            # what is known at the last state: its loss; the curvature is null (the message says why)
+            rec = {"step": t, "loss": bad.loss}
+            rec.update({k: None for k in ("sharpness", "eigenvalues") if k in tracked})
+            rec["time"] = time.perf_counter() - t_start
+        if rec is not None:
+            records.append(rec)
+            if rundir is not None:
+                rundir.append_record(rec)
+        checkpoint(t, w, state, status, message)
+    except EosInputError:
+        if rundir is not None and rundir.unsaved():
+            rundir.discard()  # a fresh run that failed before its first checkpoint leaves nothing behind
+        raise
     except KeyboardInterrupt:
         status = "interrupted"
         t, w, state = cur
         message = f"interrupted at step {t}; resume with resume=True (--resume) to continue"
-        checkpoint(t, w, state)
+        checkpoint(t, w, state, status, message)
     finally:
         if pbar is not None:
             pbar.close()
@@ -604,6 +1013,8 @@ def train(
         message = f"{t} steps of {opt.name} with eta={eta:g}"
         if threshold is not None:
             message += f" (threshold {threshold:.6g})"
+        if rundir is not None:
+            rundir.set_status(status, message)
     obj.load_into_model(w)
     series = _series(records)
     result = TrainResult(
@@ -618,8 +1029,10 @@ def train(
         time.perf_counter() - t_start,
         None if rundir is None else rundir.path,
     )
+    if diverged_at is not None:
+        result.extra["diverged_at"] = diverged_at
     if rundir is not None:
-        _atomic_write(rundir.result, (json.dumps(_strict(result.summary()), indent=2) + "\n").encode())
+        rundir.write_result(result.summary())
         if records:
             try:
                 from eostheory.analysis.torch_plots import plot_training
@@ -635,37 +1048,19 @@ def train(
 def _threshold(opt: Any, hyper: Mapping[str, float]) -> float | None:
     """The optimizer's linear stability threshold from :func:`eostheory.symbolic.stability.thresholds`.
 
-    ``None`` for rules that are not linear (sign, normalized steps).
+    ``None`` for rules that are not linear (sign, normalized steps), and when it is not finite.
     """
     from eostheory.symbolic.stability import thresholds
 
     try:
-        return float(thresholds(opt).value(**hyper))
+        value = float(thresholds(opt).value(**hyper))
     except (EosInputError, TypeError, ValueError):
         return None
-
-
-class _NonFiniteError(Exception):
-    """A non-finite loss (``rollback``: go back one step) or gradient at ``step``."""
-
-    def __init__(self, step: int, rollback: bool = True) -> None:
-        super().__init__(step)
-        self.step = step
-        self.rollback = rollback
+    return value if math.isfinite(value) else None
 
 
 def _config_tuples(d: Mapping[str, Any]) -> dict[str, Any]:
     return {"update": tuple(d.get("update", ())), "track": tuple(d.get("track", ()))}
-
-
-def _strict(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _strict(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_strict(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return jsonable(x)
 
 
 def _series(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -677,50 +1072,109 @@ def _series(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {k: [r.get(k) for r in records] for k in keys}
 
 
-def resume(out: str | Path, *, steps: int | None = None, progress: bool = False, device: Any = None) -> TrainResult:
+#: Arguments of :func:`train` that :func:`resume` accepts as ``options``, to be checked against the saved run.
+_RESUME_OPTIONS = (
+    "model",
+    "data",
+    "loss",
+    "optimizer",
+    "eta",
+    "beta",
+    "hyperparameters",
+    "batch_size",
+    "track",
+    "track_every",
+    "top_k",
+    "eig_method",
+    "eig_tol",
+    "bs_batch_size",
+    "bs_rse",
+    "seed",
+    "dtype",
+    "model_kwargs",
+    "data_kwargs",
+)
+
+
+def resume(
+    out: str | Path, *, steps: int | None = None, progress: bool = False, device: Any = None, **options: Any
+) -> TrainResult:
     """Continue the run in directory ``out`` (built-in model and data only), optionally to a new total of ``steps``.
 
+    A resumed run continues its saved configuration.  ``options`` (any argument of
+    :func:`train` but ``steps`` and ``device``, e.g. what a user typed again on the command
+    line) are checked against it: a value that differs is refused, never silently replaced
+    or ignored.  ``model_kwargs``, ``data_kwargs`` and ``hyperparameters`` are merged
+    into the saved ones key by key.
+
+    Args:
+        out: the run directory.
+        steps: the new total (at least the steps done); default: the saved total.
+        progress: show a progress bar.
+        device: where to continue (default ``"auto"``).
+        **options: arguments of :func:`train` to check against the saved configuration.
+
+    Returns:
+        :class:`TrainResult` of the whole run.
+
     Raises:
-        EosInputError: no run there, or a run with a user-supplied model or data set (call
-            :func:`train` with the same module and ``resume=True`` instead).
+        EosInputError: no run there, a run with a user-supplied model or data set (call
+            :func:`train` with the same module and ``resume=True`` instead), an unknown
+            option, an option that differs from the saved configuration, and every
+            refusal of :func:`train` on resume (a diverged run, a checkpoint or metrics
+            that fail their integrity check).
     """
     rd = _RunDir(out)
     if not rd.config.exists():
         raise EosInputError(f"no run to resume in {rd.path} (config.json missing)")
+    unknown = [k for k in options if k not in _RESUME_OPTIONS]
+    if unknown:
+        raise EosInputError(f"resume() takes no option {', '.join(unknown)}; known: {', '.join(_RESUME_OPTIONS)}")
     c = rd.read_config()
-    if c["model"].get("name") == "custom" or c["data"].get("name") == "custom":
+    try:
+        custom = c["model"].get("name") == "custom" or c["data"].get("name") == "custom"
+        mkw = {k: v for k, v in c["model"].items() if k != "name"}
+        dkw = {k: v for k, v in c["data"].items() if k != "name"}
+        hyper = dict(c["hyperparameters"])
+        kwargs: dict[str, Any] = {
+            "model": c["model"]["name"],
+            "data": c["data"]["name"],
+            "loss": c["loss"],
+            "optimizer": c["optimizer"],
+            "eta": hyper.pop("eta"),
+            "beta": hyper.pop("beta", None),
+            "hyperparameters": hyper,
+            "batch_size": c["batch_size"],
+            "track": c["track"],
+            "track_every": c["track_every"],
+            "top_k": c["top_k"],
+            "eig_method": c["eig_method"],
+            "eig_tol": c["eig_tol"],
+            "bs_batch_size": c["bs_batch_size"],
+            "bs_rse": c["bs_rse"],
+            "seed": c["seed"],
+            "dtype": c["dtype"],
+            "model_kwargs": mkw,
+            "data_kwargs": dkw,
+        }
+        saved_steps = c["steps"]
+    except (AttributeError, KeyError, TypeError):
+        raise EosInputError(f"{rd.config} is not a training configuration") from None
+    if custom:
         raise EosInputError(
             f"{rd.path} was trained with a user-supplied model or data set: call train(...) with the same ones "
             "and resume=True"
         )
-    mkw = {k: v for k, v in c["model"].items() if k != "name"}
-    dkw = {k: v for k, v in c["data"].items() if k != "name"}
-    hyper = dict(c["hyperparameters"])
-    eta = hyper.pop("eta")
-    beta = hyper.pop("beta", None)
+    for k, v in options.items():
+        if k in ("model_kwargs", "data_kwargs", "hyperparameters"):
+            kwargs[k] = {**kwargs[k], **dict(v or {})}
+        else:
+            kwargs[k] = v
     return train(
-        c["model"]["name"],
-        c["data"]["name"],
-        loss=c["loss"],
-        optimizer=c["optimizer"],
-        eta=eta,
-        beta=beta,
-        hyperparameters=hyper,
-        steps=c["steps"] if steps is None else steps,
-        batch_size=c["batch_size"],
-        track=c["track"],
-        track_every=c["track_every"],
-        top_k=c["top_k"],
-        eig_method=c["eig_method"],
-        eig_tol=c["eig_tol"],
-        bs_batch_size=c["bs_batch_size"],
-        bs_rse=c["bs_rse"],
-        seed=c["seed"],
+        steps=saved_steps if steps is None else steps,
         device="auto" if device is None else device,
-        dtype=c["dtype"],
         out=rd.path,
         resume=True,
         progress=progress,
-        model_kwargs=mkw,
-        data_kwargs=dkw,
+        **kwargs,
     )
