@@ -210,20 +210,28 @@ def test_listing_out_writes_the_json_listing(
 
 # --- strict JSON ------------------------------------------------------------------------------------
 def test_non_finite_run_writes_strict_json_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GD on log(w) from 0.3 with eta = 0.5 jumps to w < 0 at step 1, where the loss is not defined
     d = tmp_path / "run"
-    argv = ["run", "--potential", "log(w)", "--x0", "-1", "--eta", "0.1", "--steps", "10", "--out", str(d)]
+    argv = ["run", "--potential", "log(w)", "--x0", "0.3", "--eta", "0.5", "--steps", "10", "--out", str(d)]
     code, out, _ = _run(capsys, argv)
     assert code == 0
-    assert "not finite average.loss=nan" in out
+    assert "diverged" in out and "left the domain" in out
     result = _strict_loads((d / "result.json").read_text())
     config = _strict_loads((d / "config.json").read_text())
     assert isinstance(result, dict) and isinstance(config, dict)
-    assert result["average"]["loss"] is None
-    assert result["non_finite"] == {"average.loss": "nan"}
-    assert config["x0"] == [-1.0]
+    assert result["status"] == "diverged" and result["final"]["loss"] is None
+    assert "first non-finite loss recorded at step 1" in result["message"]
+    assert config["x0"] == [0.3]
     code, out, _ = _run(capsys, [*argv[:-2], "--json"])
     data = _strict_loads(out)
-    assert isinstance(data, dict) and data["non_finite"] == {"average.loss": "nan"}
+    assert isinstance(data, dict) and data["status"] == "diverged"
+
+
+def test_a_start_outside_the_domain_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "--potential", "log(w)", "--x0", "-1", "--eta", "0.1", "--steps", "10", "--out", str(tmp_path / "d")]
+    code, _, err = _run(capsys, argv)
+    assert code == 2 and "not finite at x0 = [-1.0]" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize(

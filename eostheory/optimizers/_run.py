@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from eostheory._errors import EosInputError
 from eostheory._validate import finite_float, finite_vector, positive_int
 from eostheory.compile._cache import load_source_module
 from eostheory.compile._kernels import CompiledPotential, compile_potential
@@ -262,10 +263,11 @@ def run(
     gtol = finite_float("gtol", gtol)
     tail = max(8, positive_int("tail", tail))
     cp = compile_potential(pot)
-    try:
-        cp.warm()
-    except Exception:
-        raise
+    cp.warm(w)
+    if not math.isfinite(cp.loss(w, c)):
+        raise EosInputError(
+            f"the loss is not finite at x0 = {[float(x) for x in w]} (L = {pot.expr}): start inside the domain of L"
+        )
     mod = _run_module(cp, opt)
 
     window = max(2, (steps // 10) // 2 * 2)
@@ -311,6 +313,16 @@ def run(
             status, message = "oscillating", f"settled on a period-{period} cycle"
         else:
             message = f"no convergence or cycle detected in {taken} steps"
+        if not math.isfinite(cp.loss(w, c)):
+            # finite iterates where the loss is not defined (log of a negative number, ...):
+            # a failed run, never a silent NaN under 'max_steps' or 'oscillating'
+            bad = [int(rec_t[i]) for i in range(nr) if not math.isfinite(rec_loss[i])]
+            first = f"; first non-finite loss recorded at step {bad[0]}" if bad else ""
+            status, period = "diverged", 0
+            message = (
+                f"the loss is not finite at the final iterate w = {[float(x) for x in w]}{first}: "
+                "the iterates left the domain where L is defined"
+            )
 
     final = _point(cp, w, c)
     if navg > 0 and code == 0:
