@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from eostheory._io import atomic_write_text
 
 __all__ = ["NON_FINITE_KEY", "dumps_strict", "jsonable", "non_finite", "write_json"]
 
 #: Key added by ``dumps_strict(..., annotate=True)`` to a top-level dict holding non-finite
 #: values: ``{"average.loss": "nan", ...}`` (the path of each value written as ``null``).
 NON_FINITE_KEY = "non_finite"
-
-
-def _file_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_FILE_MODE = _file_mode()
 
 
 def jsonable(x: Any) -> Any:
@@ -127,18 +118,5 @@ def write_json(path: str | Path, obj: Any, *, annotate: bool = False) -> Path:
         OSError: the directory cannot be written.
     """
     out = Path(path)
-    text = dumps_strict(obj, annotate=annotate)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the usual permissions
-            os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(out)) from exc  # name the file meant, not the temporary one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, dumps_strict(obj, annotate=annotate))
     return out

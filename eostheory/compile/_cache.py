@@ -37,6 +37,7 @@ from pathlib import Path
 from types import ModuleType
 
 from eostheory._errors import EosInputError
+from eostheory._io import atomic_write_bytes
 from eostheory.compile._notice import warn
 
 __all__ = [
@@ -51,15 +52,6 @@ __all__ = [
     "write_sealed_text",
 ]
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-#: files are created readable as the umask allows (mkstemp alone would make them 0600)
-_FILE_MODE = 0o666 & ~_umask()
 
 # configured directory -> private temporary directory used instead (for this process)
 _FALLBACK: dict[str, Path] = {}
@@ -151,32 +143,6 @@ def source_key(source: str) -> str:
         The first 20 hex digits of its SHA-256.
     """
     return hashlib.sha256(source.encode()).hexdigest()[:20]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``.
-
-    Args:
-        path: the destination.
-        data: the bytes.
-
-    Raises:
-        OSError: the directory is not writable (the temporary file is removed).
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _one_line(text: object, limit: int = 160) -> str:

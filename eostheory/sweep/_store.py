@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from eostheory._errors import EosInputError
+from eostheory._io import atomic_path
 from eostheory._json import write_json
 
 __all__ = ["POINTS", "RESULTS", "RUNS", "SWEEP_FILE", "Store", "load_sweep", "read_table"]
@@ -53,16 +53,8 @@ def _cell(value: Any) -> Any:
 def _atomic_parquet(table: Any, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _unify(tables: Sequence[Any]) -> Any:
