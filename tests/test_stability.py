@@ -1,4 +1,4 @@
-"""Stability analysis: symbolic thresholds against the classical thresholds and the flip bifurcation, checked numerically."""
+"""Stability analysis: classical thresholds and the flip bifurcation, derived symbolically and checked numerically."""
 
 from __future__ import annotations
 

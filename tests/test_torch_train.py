@@ -97,7 +97,7 @@ def test_step_reductions_and_functions():
     ],
 )
 def test_threshold_of_the_run_matches_theory(name, expected):
-    # the classical linear-stability thresholds: 2/eta, 2(1+b)/eta, 2(1+b)/(eta(1+2b)), 2(1+b)/(eta(1-b)); sign GD is not linear
+    # classical thresholds: 2/eta, 2(1+b)/eta, 2(1+b)/(eta(1+2b)), 2(1+b)/(eta(1-b)); sign GD is not linear
     beta = None if name in ("gd", "sign-gd") else 0.5
     r = et.train("linear", et.chebyshev(4), optimizer=name, eta=0.1, beta=beta, steps=0, track="", device="cpu")
     if expected is None:
