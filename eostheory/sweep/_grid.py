@@ -64,6 +64,11 @@ def split_assignment(text: str, option: str) -> tuple[str, str]:
     return name.strip(), spec.strip()
 
 
+def _shown(text: str) -> str:
+    """``text`` on one line: control characters escaped (a message is always one line)."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def _float(text: str, what: str) -> float:
     try:
         x = float(text)
@@ -129,7 +134,7 @@ def parse_axis(name: str, spec: str) -> list[str]:
     """
     import numpy as np
 
-    what = f"--grid {name}={spec}"
+    what = f"--grid {name}={_shown(spec)}"
     parts = spec.split(":")
     numeric = len(parts) in (3, 4) and all(_is_number(p) for p in parts[:3])
     if numeric and (len(parts) == 3 or parts[3].strip() in ("log", "lin")):
@@ -157,7 +162,7 @@ def parse_sample(name: str, spec: str) -> tuple[str, Any]:
         >>> parse_sample("seed", "0:9:int")
         ('int', (0, 9))
     """
-    what = f"--sample {name}={spec}"
+    what = f"--sample {name}={_shown(spec)}"
     parts = spec.split(":")
     if len(parts) in (2, 3) and all(_is_number(p) for p in parts[:2]):
         kind = parts[2].strip() if len(parts) == 3 else "uniform"
