@@ -56,10 +56,10 @@ def execute(args: argparse.Namespace) -> int:
         return 0
 
     selected = select_checks(full=args.full, groups_=args.group)  # an unknown group fails here, before any work
-    if args.quiet:
+    if not args.verbose:
         from eostheory.compile import set_quiet
 
-        set_quiet(True)  # no "compiling ..." lines either
+        set_quiet(True)  # a fresh cache compiles ~100 kernels: one line each only with --verbose
     show_bar = not (args.quiet or args.no_progress) and sys.stderr.isatty()
     bar = _progress_bar(len(selected)) if show_bar else None
     live = args.verbose and bar is None  # no bar: a line per check on stderr as it finishes
