@@ -28,7 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--list", action="store_true", help="list the checks (of --group) and exit")
     level = p.add_mutually_exclusive_group()
-    level.add_argument("-v", "--verbose", action="store_true", help="one row per check, names and values in full")
+    level.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="one row per check, names and values in full, and a line per new kernel compilation",
+    )
     level.add_argument("-q", "--quiet", action="store_true", help="print only the failures and the final tally")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none unless on a terminal)")
     add_output_args(p, out_help="write checks.json (every result) and checks.txt (the full table) to DIR")
