@@ -12,14 +12,77 @@ from eostheory.analysis.plots import _pyplot
 __all__ = ["plot_sharpness_runs", "plot_training"]
 
 
+#: Record keys that are bookkeeping, never plotted as a measure of their own.
+_BOOKKEEPING = ("step", "time", "eig_hvps", "eig_converged")
+
+
+def _panels(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], list[float]]]:
+    """The panels below the loss: ``(panel, y label, [(series key, label, is_list)], threshold lines)``.
+
+    Measures come from ``result.measures`` (or the registry, by the names in
+    ``config.track``); a series key that no measure claims gets a panel of its own.
+    """
+    s = result.series
+    measures = dict(getattr(result, "measures", {}) or {})
+    if not measures:
+        try:
+            from eostheory.torch._measures import MEASURES
+
+            measures = {n: MEASURES[n] for n in getattr(result.config, "track", ()) if n in MEASURES}
+        except ImportError:  # pragma: no cover - torch missing: plot the series by key
+            measures = {}
+    hyper = getattr(result.config, "hyperparameters", {}) or {}
+    panels: dict[str, tuple[str, list[tuple[str, str, bool]], list[float]]] = {}
+    claimed = set(_BOOKKEEPING) | {"loss"}
+    for m in measures.values():
+        if m.name == "loss":
+            continue
+        keys = [m.key] if m.key in s else []
+        if m.name == "sharpness" and "sharpness" in s:
+            keys = ["sharpness"]
+        if m.name in ("batch-sharpness", "gni"):
+            claimed.add(f"{m.key}_se")
+        if not keys:
+            continue
+        pname = m.plot_panel
+        ylabel = "curvature" if pname == "curvature" else m.plot_label
+        _, lines, ths = panels.setdefault(pname, (ylabel, [], []))
+        for k in keys:
+            if k in claimed:
+                continue
+            claimed.add(k)
+            is_list = any(isinstance(v, list) for v in s[k])
+            lines.append((k, m.plot_label, is_list))
+        for v in m.threshold_values(hyper, result.threshold):
+            if v not in ths:
+                ths.append(v)
+    if "sharpness" in s and "sharpness" not in claimed:  # the shared eigen-solve records it for any eigen measure
+        claimed.add("sharpness")
+        _, lines, ths = panels.setdefault("curvature", ("curvature", [], []))
+        lines.insert(0, ("sharpness", "sharpness $\\lambda_{max}$", False))
+        if result.threshold is not None and result.threshold not in ths:
+            ths.append(result.threshold)
+    for k, vals in s.items():  # series that no measure claims (e.g. from a run directory)
+        if k in claimed or k.endswith("_se") or not any(isinstance(v, int | float | list) for v in vals):
+            continue
+        is_list = any(isinstance(v, list) for v in vals)
+        panels.setdefault(k, (k, [], []))[1].append((k, k, is_list))
+    order = {"accuracy": 0, "curvature": 1}
+    items = sorted(panels.items(), key=lambda kv: order.get(kv[0], 2))
+    return [(name, yl, lines, ths) for name, (yl, lines, ths) in items if lines]
+
+
 def plot_training(result: Any, path: str | Path, title: str | None = None) -> Path:
     """Save a figure of a :class:`~eostheory.torch.TrainResult`.
 
-    Top: the loss of every step and the tracked full-batch loss (log scale).  Middle (if
-    tracked): accuracy.  Bottom: sharpness, further top eigenvalues, Batch Sharpness and
-    GNI, with the optimizer's stability threshold (``2/η`` for GD) dashed.  A run that
-    diverged has a red dotted line at the step where a non-finite value appeared (missing
-    values, ``None`` in the series, are gaps).
+    Top: the loss of every step and the tracked full-batch loss (log scale).  Below, one
+    panel per plot panel of the tracked measures (see :class:`~eostheory.torch.Measure`):
+    accuracy, then curvature (sharpness, further top eigenvalues as thin lines, Batch
+    Sharpness, GNI, directional smoothness) with each measure's threshold lines dashed
+    (the optimizer's stability threshold, ``2/η`` for GD), then every other measure
+    (built-in or registered by the user) in a panel of its own, a list-valued one as one
+    line per entry.  A run that diverged has a red dotted line at the step where a
+    non-finite value appeared (missing values, ``None`` in the series, are gaps).
 
     Args:
         result: the run.
@@ -32,9 +95,8 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     plt = _pyplot()
     s = result.series
     step = np.asarray(s.get("step", []), dtype=float)
-    has_acc = "accuracy" in s
-    curv = [k for k in ("sharpness", "batch_sharpness", "gni") if k in s]
-    nrows = 1 + has_acc + bool(curv)
+    panels = _panels(result)
+    nrows = 1 + len(panels)
     fig, axes = plt.subplots(nrows, 1, figsize=(7, 2.6 * nrows + 0.6), sharex=True, squeeze=False)
     axes = axes[:, 0]
     ax = axes[0]
@@ -52,24 +114,34 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     ax.set_title(
         title or f"{cfg.optimizer} eta={cfg.hyperparameters.get('eta'):g} on {cfg.data.get('name')}: {result.status}"
     )
-    row = 1
-    if has_acc:
-        axes[row].plot(step, _floats(s["accuracy"]), lw=1.2)
-        axes[row].set_ylabel("accuracy")
-        row += 1
-    if curv:
-        ax = axes[row]
-        if "eigenvalues" in s:
-            ev = np.asarray([e if e is not None else [np.nan] for e in s["eigenvalues"]], dtype=float)
-            for i in range(1, ev.shape[1]):
-                ax.plot(step, ev[:, i], lw=0.8, alpha=0.6, color="C0")
-        labels = {"sharpness": "sharpness $\\lambda_{max}$", "batch_sharpness": "batch sharpness", "gni": "GNI"}
-        for k in curv:
-            ax.plot(step, _floats(s[k]), lw=1.2, label=labels[k])
-        if result.threshold is not None:
-            ax.axhline(result.threshold, ls="--", color="k", lw=1, label=f"threshold {result.threshold:.4g}")
-        ax.set_ylabel("curvature")
-        ax.legend(loc="best", fontsize=8)
+    for ax, (_name, ylabel, lines, ths) in zip(axes[1:], panels, strict=True):
+        for i, (key, label, is_list) in enumerate(lines):
+            color = f"C{i}"
+            if is_list:
+                arr = _rows(s[key])
+                if key == "eigenvalues":  # the top one is the sharpness: the others as thin lines
+                    for j in range(1, arr.shape[1]):
+                        ax.plot(step, arr[:, j], lw=0.8, alpha=0.6, color="C0")
+                    if "sharpness" not in s:
+                        ax.plot(step, arr[:, 0], lw=1.2, color=color, label=label)
+                    continue
+                for j in range(arr.shape[1]):
+                    ax.plot(
+                        step,
+                        arr[:, j],
+                        lw=1.0,
+                        color=color,
+                        alpha=1.0 if j == 0 else 0.6,
+                        label=f"{label} [{j + 1}]" if arr.shape[1] > 1 else label,
+                    )
+            else:
+                ax.plot(step, _floats(s[key]), lw=1.2, color=color, label=label)
+        for th in ths:
+            is_stab = result.threshold is not None and th == result.threshold
+            ax.axhline(th, ls="--", color="k" if is_stab else "0.5", lw=1, label=f"threshold {th:.4g}")
+        ax.set_ylabel(ylabel)
+        if len(lines) > 1 or ths or any(il for _, _, il in lines):
+            ax.legend(loc="best", fontsize=8)
     bad = getattr(result, "extra", {}).get("diverged_at") if result.status == "diverged" else None
     if bad is not None:
         for i, a in enumerate(axes):
@@ -81,6 +153,18 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
+    return out
+
+
+def _rows(values: Any) -> np.ndarray:
+    """A series of lists as a 2-d float array (``None`` rows or entries as NaN, short rows padded)."""
+    width = max((len(v) for v in values if isinstance(v, list)), default=1)
+    out = np.full((len(values), width), np.nan)
+    for i, v in enumerate(values):
+        if isinstance(v, list):
+            out[i, : len(v)] = [np.nan if x is None else x for x in v]
+        elif v is not None:
+            out[i, 0] = v
     return out
 
 

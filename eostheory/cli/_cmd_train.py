@@ -19,7 +19,11 @@ DESCRIPTION = (
     "With --out DIR the run directory holds config.json, metrics.jsonl, a checkpoint with its integrity "
     "record and training.png; an interrupted run continues with --out DIR --resume, which continues the "
     "saved configuration (only --steps, to raise the total, and --device may change; any other option "
-    "given must match it). A loss, gradient or Hessian product that turns NaN or infinite ends the run "
+    "given must match it); --from RUN_DIR --branch NAME --set eta=… --steps K forks a saved run's full state into "
+    "a new run directory with changed hyperparameters. --optimizer takes any built-in rule (gd, heavy-ball, "
+    "nesterov, rmsprop, adam, …) and --update any rule written out, with --hp for its hyperparameters. "
+    "--plugin FILE.py runs a Python file of your own first (e.g. one that registers "
+    "measures for --track). A loss, gradient or Hessian product that turns NaN or infinite ends the run "
     "as diverged, keeping the last finite state."
 )
 
@@ -77,7 +81,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o = p.add_argument_group("optimizer")
     o.add_argument("--optimizer", choices=list(OPTIMIZERS), help="update rule (default gd)")
     o.add_argument("--eta", default=None, help="learning rate > 0 (required for a new run)")
+    o.add_argument(
+        "--update",
+        action="append",
+        metavar="LINE",
+        help="instead of --optimizer, the step as update-rule lines (repeatable, or separated by ';'), e.g. "
+        "--update 'v = beta*v + g; w = w - eta*(g + beta*v)' --hp beta=0.9",
+    )
     o.add_argument("--beta", default=None, help="momentum in [0, 1) for momentum optimizers (default 0.9)")
+    o.add_argument(
+        "--hp",
+        default=None,
+        metavar="NAME=V,…",
+        help="other hyperparameters of the optimizer or rule, e.g. --hp beta1=0.9,beta2=0.999,eps=1e-8 "
+        "(adam) or --hp alpha=0.99 (rmsprop)",
+    )
     o.add_argument(
         "--steps", default=None, help="number of steps > 0 (required for a new run; on --resume, the new total)"
     )
@@ -86,8 +104,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("tracking")
     t.add_argument(
         "--track",
-        help="comma-separated: sharpness (default), eigenvalues, batch-sharpness, gni, accuracy, grad-norm "
+        help="comma-separated measures: sharpness (default), eigenvalues, batch-sharpness, gni, accuracy, grad-norm, "
+        "directional-smoothness, alignment, param-distance, or any measure registered by a --plugin file "
         "(loss always)",
+    )
+    t.add_argument(
+        "--plugin",
+        action="append",
+        metavar="FILE.py",
+        help="run this Python file of your own before training (it executes your code, with your permissions), "
+        "e.g. to register measures with @eostheory.torch.measure; may be repeated",
     )
     t.add_argument("--track-every", help="record every K steps (default 10)")
     t.add_argument("--top-k", help="eigenvalues to track with 'eigenvalues' (default 1)")
@@ -111,6 +137,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out DIR from its checkpoint, with its saved configuration",
+    )
+    b = p.add_argument_group("branches")
+    b.add_argument(
+        "--from",
+        dest="from_",
+        metavar="RUN_DIR",
+        help="fork the run in RUN_DIR at its checkpoint (parameters, optimizer buffers, random states, data order, "
+        "step count) into a new branch; with --branch NAME, --steps K (steps after the fork) and --set",
+    )
+    b.add_argument(
+        "--branch", metavar="NAME", help="the branch's name (its run directory: --out, default RUN_DIR/branches/NAME)"
+    )
+    b.add_argument(
+        "--set",
+        dest="set_",
+        metavar="K=V,…",
+        help="what the branch changes: hyperparameters (eta=0.05,beta=0.5,…); --track and --track-every may change too",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output_args(p)
@@ -218,7 +261,103 @@ def _train_kwargs(args: argparse.Namespace, *, given_only: bool) -> dict[str, An
     dkw = _data_kwargs(args)
     if dkw or not given_only:
         kw["data_kwargs"] = dkw
+    if args.update:
+        if args.optimizer is not None:
+            raise EosInputError("give either --optimizer or --update lines, not both")
+        kw["update"] = "; ".join(args.update)
+        kw["optimizer"] = "custom" if given_only else "gd"
+    hp = _parse_hp(args.hp)
+    if "eta" in hp:
+        raise EosInputError("--hp: give the learning rate with --eta")
+    if "beta" in hp:
+        if args.beta is not None:
+            raise EosInputError("--hp beta=… repeats --beta: give it once")
+        kw["beta"] = hp.pop("beta")
+    if hp:
+        kw["hyperparameters"] = hp
     return kw
+
+
+def _parse_hp(text: str | None) -> dict[str, float]:
+    """Parse ``--hp "beta1=0.9,eps=1e-8"`` into finite floats."""
+    from eostheory._validate import finite_float
+
+    out: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise EosInputError(f"--hp expects NAME=VALUE pairs separated by commas, got {part.strip()!r}")
+        k, v = (x.strip() for x in part.split("=", 1))
+        if not k.isidentifier():
+            raise EosInputError(f"--hp: {k!r} is not a hyperparameter name")
+        if k in out:
+            raise EosInputError(f"--hp gives {k} twice")
+        out[k] = finite_float(f"--hp {k}", v)
+    return out
+
+
+def _run_plugin(path: str) -> None:
+    """Execute the user's own Python file ``path`` (``--plugin``), e.g. to register measures.
+
+    Raises:
+        EosInputError: not a readable ``.py`` file, or the file raised an exception (named
+            in one line).
+    """
+    import runpy
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.suffix != ".py" or not p.is_file():
+        raise EosInputError(f"--plugin {path}: not a Python file (FILE.py)")
+    try:
+        runpy.run_path(str(p), run_name="eostheory_plugin")
+    except EosInputError as exc:
+        raise EosInputError(f"--plugin {path}: {exc}") from None
+    except Exception as exc:
+        raise EosInputError(f"--plugin {path} raised {type(exc).__name__}: {exc}") from None
+
+
+def _branch(args: argparse.Namespace, progress: bool) -> Any:
+    """``--from RUN_DIR --branch NAME --set …``: one branch of a saved run, as :func:`eostheory.torch.branch`."""
+    import eostheory.torch as et
+    from eostheory._validate import finite_float
+
+    if not args.branch:
+        raise EosInputError("--from RUN_DIR needs --branch NAME (the new branch's name)")
+    if args.resume:
+        raise EosInputError("--from starts a new branch: give --resume --out BRANCH_DIR to continue one")
+    if args.steps is None:
+        raise EosInputError("--from needs --steps K, the steps the branch runs after the fork")
+    refused = ("model", "widths", "activation", "data", "n", "label_noise", "data_opt", "loss", "optimizer")
+    refused += ("update", "eta", "beta", "hp", "batch_size", "seed", "top_k", "eig_method", "eig_tol")
+    refused += ("bs_batch_size", "bs_rse", "dtype")
+    typed = [f"--{k.replace('_', '-')}" for k in refused if getattr(args, k) is not None]
+    if typed:
+        raise EosInputError(
+            f"a branch keeps the saved configuration: {', '.join(typed)} cannot be given with --from "
+            "(change hyperparameters with --set, e.g. --set eta=0.05)"
+        )
+    overrides: dict[str, Any] = {}
+    for part in (args.set_ or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise EosInputError(f"--set expects NAME=VALUE pairs separated by commas, got {part.strip()!r}")
+        k, v = (x.strip() for x in part.split("=", 1))
+        if not k.isidentifier():
+            raise EosInputError(f"--set: {k!r} is not a hyperparameter name")
+        overrides[k] = finite_float(f"--set {k}", v)
+    if args.track is not None:
+        overrides["track"] = args.track
+    if args.track_every is not None:
+        overrides["track_every"] = int_option("--track-every", args.track_every)
+    steps = int_option("--steps", args.steps)
+    paths = {args.branch: validate_out_dir(args.out)} if args.out else None
+    res = et.branch(
+        args.from_, {args.branch: overrides}, steps=steps, progress=progress, device=_opt(args, "device"), paths=paths
+    )
+    return res[args.branch]
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -234,8 +373,15 @@ def execute(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     import eostheory.torch as et
 
+    for plugin in args.plugin or ():
+        _run_plugin(plugin)
+
     progress = not args.no_progress and sys.stderr.isatty()
-    if args.resume and (out / "config.json").exists():
+    if args.from_ is None and (args.branch is not None or args.set_ is not None):
+        raise EosInputError("--branch and --set fork a saved run: give --from RUN_DIR")
+    if args.from_ is not None:
+        result = _branch(args, progress)
+    elif args.resume and (out / "config.json").exists():
         # the saved configuration is continued; what was typed again must agree with it
         options = _train_kwargs(args, given_only=True)
         result = et.resume(out, steps=steps, progress=progress, device=_opt(args, "device"), **options)
@@ -267,12 +413,13 @@ def execute(args: argparse.Namespace) -> int:
     print(f"           {batch}, loss {cfg.loss}, {cfg.device}, {cfg.dtype}")
     if result.threshold is not None:
         print(f"threshold  {result.threshold:.6g} (linear stability of {cfg.optimizer})")
+    elif result.extra.get("threshold_note"):
+        print(f"threshold  none: {result.extra['threshold_note']}")
     print(f"status     {result.status}: {result.message}")
     fin = result.final()
-    print(
-        "final      "
-        + ", ".join(f"{k}={fin[k]:.6g}" for k in ("loss", "accuracy", "sharpness") if fin.get(k) is not None)
-    )
+    keys = dict.fromkeys(["loss", "accuracy", "sharpness", *(m.key for m in result.measures.values())])
+    scalar = [k for k in keys if isinstance(fin.get(k), int | float) and not isinstance(fin.get(k), bool)]
+    print("final      " + ", ".join(f"{k}={fin[k]:.6g}" for k in scalar))
     if "sharpness" in s and len(s["sharpness"]) >= 3:
         import numpy as np
 

@@ -27,6 +27,8 @@ class Optimizer:
         update: the assignments of one step.
         defaults: default values of hyperparameters other than ``eta``.
         description: one line for ``--help`` and the docs.
+        unit: hyperparameters other than ``beta`` that must lie in [0, 1) (``beta1``, ``beta2`` of Adam).
+        positive: hyperparameters other than ``eta`` that must be > 0 (``eps``).
 
     Examples:
         >>> hb = get_optimizer("heavy-ball")
@@ -40,6 +42,8 @@ class Optimizer:
     update: tuple[str, ...]
     defaults: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
+    unit: tuple[str, ...] = ()
+    positive: tuple[str, ...] = ()
 
     @cached_property
     def rule(self) -> UpdateRule:
@@ -59,7 +63,8 @@ class Optimizer:
     def hyperparameter_values(self, **values: float | None) -> list[float]:
         """Validate hyperparameters and return them in :attr:`hyperparameters` order.
 
-        ``eta`` must be > 0, ``beta`` in [0, 1), any other one finite.  A value of
+        ``eta`` must be > 0, ``beta`` in [0, 1) (and those named in :attr:`unit`), those
+        named in :attr:`positive` > 0, any other one finite.  A value of
         ``None`` takes the default.  A value for a hyperparameter this optimizer does not
         have is an error (``gd`` takes no ``beta``).
         """
@@ -73,10 +78,10 @@ class Optimizer:
             v = given.get(h, self.defaults.get(h))
             if v is None:
                 raise EosInputError(f"optimizer {self.name!r} needs a value for {h}")
-            if h == "eta":
-                out.append(positive_float("eta", v))
-            elif h == "beta":
-                out.append(unit_interval("beta", v))
+            if h == "eta" or h in self.positive:
+                out.append(positive_float(h, v))
+            elif h == "beta" or h in self.unit:
+                out.append(unit_interval(h, v))
             else:
                 out.append(finite_float(h, v))
         return out
@@ -130,6 +135,31 @@ for _opt in [
         "linf-descent",
         ("w = w - eta*norm1(g)*sign(g)",),
         description="steepest descent in the l-inf norm: w - eta*||g||_1 sign(g)",
+    ),
+    # Adaptive methods: their state update is not linear in (w, state, g), so the linear
+    # stability analysis refuses them; the numba and torch steps evaluate them as written.
+    Optimizer(
+        "rmsprop",
+        ("s = alpha*s + (1 - alpha)*g**2", "w = w - eta*g/(sqrt(s) + eps)"),
+        {"alpha": 0.99, "eps": 1e-8},
+        "RMSProp, PyTorch RMSprop(alpha, eps) (not centered, no momentum)",
+        unit=("alpha",),
+        positive=("eps",),
+    ),
+    Optimizer(
+        "adam",
+        (
+            "m = beta1*m + (1 - beta1)*g",
+            "v = beta2*v + (1 - beta2)*g**2",
+            "c1 = beta1*c1 + 1 - beta1",
+            "c2 = beta2*c2 + 1 - beta2",
+            "w = w - (eta/c1)*m/(sqrt(v)/sqrt(c2) + eps)",
+        ),
+        {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        "Adam with bias correction, PyTorch Adam(betas=(beta1, beta2), eps); c1 = 1 - beta1^t and "
+        "c2 = 1 - beta2^t are kept as buffers",
+        unit=("beta1", "beta2"),
+        positive=("eps",),
     ),
 ]:
     register_optimizer(_opt)

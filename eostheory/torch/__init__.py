@@ -17,7 +17,10 @@ CUDA when present), in float32 or float64.
   :mod:`eostheory.flows` on a torch objective, matrix-free, with work counters;
   :func:`gd_midpoints` and :func:`flow_vs_gd` compare them with GD's midpoints.
 - :class:`TorchStep`: an optimizer's update rule (the single definition in
-  :mod:`eostheory.optimizers`) evaluated on tensors; :func:`train` and :func:`resume`.
+  :mod:`eostheory.optimizers`) evaluated on tensors; :func:`train`, :func:`resume`
+  and :func:`branch` (fork a saved run into branches with new hyperparameters).
+- :data:`MEASURES`, :class:`Measure`, :func:`measure` (decorator), :func:`register_measure`:
+  the registry of quantities :func:`train` tracks (built-ins and the user's own).
 
 Examples:
     >>> import eostheory.torch as et
@@ -65,6 +68,14 @@ from eostheory.torch._flows import (  # noqa: E402
     rod_delta_rhs,
     solve_torch_flow,
 )
+from eostheory.torch._measures import (  # noqa: E402
+    MEASURES,
+    Measure,
+    MeasureState,
+    get_measure,
+    measure,
+    register_measure,
+)
 from eostheory.torch._models import ACTIVATIONS, MODELS, build_model, cnn, mlp  # noqa: E402
 from eostheory.torch._objective import (  # noqa: E402
     FunctionObjective,
@@ -76,13 +87,14 @@ from eostheory.torch._objective import (  # noqa: E402
     mse_loss,
 )
 from eostheory.torch._rules import TorchStep  # noqa: E402
-from eostheory.torch._train import TRACKABLE, TrainConfig, TrainResult, resume, train  # noqa: E402
+from eostheory.torch._train import TRACKABLE, TrainConfig, TrainResult, branch, resume, train  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS",
     "DATASETS",
     "DENSE_MAX_PARAMS",
     "EIG_METHODS",
+    "MEASURES",
     "MODELS",
     "TORCH_FLOWS",
     "TORCH_MISSING",
@@ -94,6 +106,8 @@ __all__ = [
     "FunctionObjective",
     "GDMidpoints",
     "HessianOperator",
+    "Measure",
+    "MeasureState",
     "MonteCarloEstimate",
     "NetworkObjective",
     "NonFiniteCurvatureError",
@@ -105,6 +119,7 @@ __all__ = [
     "TrainResult",
     "Work",
     "batch_sharpness",
+    "branch",
     "build_model",
     "chebyshev",
     "cnn",
@@ -114,11 +129,14 @@ __all__ = [
     "gaussian_mixture",
     "gd_midpoints",
     "get_dataset",
+    "get_measure",
     "gni",
     "load_npz",
+    "measure",
     "measure_costs",
     "mlp",
     "mse_loss",
+    "register_measure",
     "resolve_device",
     "resolve_dtype",
     "resume",

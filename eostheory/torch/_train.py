@@ -1,10 +1,13 @@
 r"""Training at the edge of stability: explicit optimizers on networks, with curvature tracking.
 
-:func:`train` runs full-batch GD, heavy ball, Nesterov — any optimizer of
-:data:`eostheory.optimizers.OPTIMIZERS`, evaluated from its single update-rule definition by
-:class:`~eostheory.torch.TorchStep` — or SGD with any batch size, and records every
-``track_every`` steps the full-batch loss, accuracy, sharpness (warm-started top
-eigenvalues), Batch Sharpness, GNI and gradient norm.
+:func:`train` runs full-batch GD, heavy ball, Nesterov, RMSProp, Adam — any optimizer of
+:data:`eostheory.optimizers.OPTIMIZERS` or a rule written out (``update=``), evaluated from
+its single update-rule definition by :class:`~eostheory.torch.TorchStep` — or SGD with any
+batch size, and records every ``track_every`` steps the full-batch loss and the tracked
+measures of :mod:`eostheory.torch._measures` (accuracy, sharpness, top eigenvalues, Batch
+Sharpness, GNI, gradient norm, directional smoothness, alignment, distance from the start,
+or the user's own).  :func:`branch` forks a saved run into new run directories with changed
+hyperparameters.
 
 A run directory (``out``) holds ``config.json``, ``metrics.jsonl`` (one JSON record per
 line, appended as the run goes), ``step_loss.f64`` (the loss of every step, raw float64),
@@ -31,6 +34,7 @@ checked for finiteness first, and a NaN or infinite Hessian-vector product
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -49,32 +53,31 @@ from eostheory._errors import EosInputError
 from eostheory._json import dumps_strict, jsonable
 from eostheory._validate import positive_float, positive_int
 from eostheory.torch._backend import require_torch, resolve_device, resolve_dtype
-from eostheory.torch._curvature import (
-    DENSE_MAX_PARAMS,
-    EIG_METHODS,
-    EigenTracker,
-    NonFiniteCurvatureError,
-    batch_sharpness,
-    gni,
-)
+from eostheory.torch._curvature import DENSE_MAX_PARAMS, EIG_METHODS, EigenTracker, NonFiniteCurvatureError
 from eostheory.torch._data import DATASETS, Dataset, get_dataset
+from eostheory.torch._measures import BUILTIN_MEASURES, MEASURES, Measure, MeasureState, resolve_measures
 from eostheory.torch._models import build_model
 from eostheory.torch._objective import NetworkObjective
 from eostheory.torch._rules import TorchStep
 
-__all__ = ["TRACKABLE", "TrainConfig", "TrainResult", "resume", "train"]
+__all__ = ["TRACKABLE", "TrainConfig", "TrainResult", "branch", "resume", "train"]
 
 torch = require_torch()
 
-#: Quantities :func:`train` can track (``loss`` always is).
-TRACKABLE = ("loss", "accuracy", "sharpness", "eigenvalues", "batch-sharpness", "gni", "grad-norm")
+#: The built-in measures :func:`train` can track (``loss`` always is); the registry
+#: :data:`~eostheory.torch.MEASURES` also holds the ones users register.
+TRACKABLE = BUILTIN_MEASURES
 
 _STATUS = ("completed", "diverged", "interrupted")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (stored as ``config.json``)."""
+    """Everything that defines a training run (stored as ``config.json``).
+
+    ``branch`` is ``None``, or for a run forked by :func:`branch` its origin
+    (``{"from": run directory, "step": fork step, "name": branch name}``).
+    """
 
     model: dict[str, Any]
     data: dict[str, Any]
@@ -97,6 +100,7 @@ class TrainConfig:
     n_params: int
     n_examples: int
     threshold: float | None
+    branch: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -106,7 +110,7 @@ class TrainConfig:
         return d
 
     # fields that may change when a run is resumed
-    _RESUMABLE = ("steps", "device")
+    _RESUMABLE = ("steps", "device", "branch")
     # fields that follow from the others (reported only when nothing else differs)
     _DERIVED = ("update", "n_params", "n_examples", "threshold")
 
@@ -158,6 +162,8 @@ class TrainResult:
         work: counters (losses, gradients, HVPs, third derivatives) over the whole run.
         seconds: wall-clock time of this call (resumed runs: of the last leg).
         out: the run directory, if any.
+        measures: the tracked :class:`~eostheory.torch.Measure` objects by name (labels,
+            panels and threshold lines for plots).
     """
 
     config: TrainConfig
@@ -171,6 +177,7 @@ class TrainResult:
     seconds: float
     out: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    measures: dict[str, Measure] = field(default_factory=dict)
 
     @property
     def threshold(self) -> float | None:
@@ -188,9 +195,13 @@ class TrainResult:
             "message": self.message,
             "steps_done": self.steps_done,
             "threshold": self.threshold,
+            **({"threshold_note": self.extra["threshold_note"]} if self.extra.get("threshold_note") else {}),
             "config": self.config.as_dict(),
             "final": self.final(),
             "series": self.series,
+            "measures": {
+                name: m.describe(self.config.hyperparameters, self.threshold) for name, m in self.measures.items()
+            },
             "work": self.work,
             "seconds": self.seconds,
             "out": None if self.out is None else str(self.out),
@@ -527,17 +538,6 @@ def _check_out(out: str | Path) -> Path:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _parse_track(track: Any) -> tuple[str, ...]:
-    if isinstance(track, str):
-        track = [t for t in track.replace(" ", "").split(",") if t]
-    items = [str(t).replace("_", "-") for t in (track or [])]
-    bad = [t for t in items if t not in TRACKABLE]
-    if bad:
-        raise EosInputError(f"cannot track {bad}; choose from {', '.join(TRACKABLE)}")
-    out = ["loss"] + [t for t in TRACKABLE[1:] if t in items]
-    return tuple(out)
-
-
 def _defaults(fn: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The keyword defaults of ``fn`` (so that a stored configuration names every option's value)."""
     import inspect
@@ -593,7 +593,8 @@ def train(
     data: Any,
     *,
     loss: Any = "mse",
-    optimizer: str = "gd",
+    optimizer: Any = "gd",
+    update: Any = None,
     eta: float,
     beta: float | None = None,
     hyperparameters: Mapping[str, float] | None = None,
@@ -614,6 +615,8 @@ def train(
     progress: bool = False,
     model_kwargs: Mapping[str, Any] | None = None,
     data_kwargs: Mapping[str, Any] | None = None,
+    branch_from: str | Path | None = None,
+    branch_name: str | None = None,
 ) -> TrainResult:
     r"""Train a network with an explicit optimizer and track its curvature.
 
@@ -623,7 +626,12 @@ def train(
         data: a :class:`~eostheory.torch.Dataset`, a built-in name (``"digits"``, …, with
             ``data_kwargs``) or a ``.npz`` path.
         loss: ``"mse"`` (:math:`\tfrac12\|f-y\|^2`, mean over examples), ``"ce"`` or a callable.
-        optimizer: a name from :data:`eostheory.optimizers.OPTIMIZERS`.
+        optimizer: a name from :data:`eostheory.optimizers.OPTIMIZERS` (``gd``, ``heavy-ball``,
+            ``nesterov``, ``rmsprop``, ``adam``, …) or an :class:`~eostheory.optimizers.Optimizer`.
+        update: instead of ``optimizer``, the step written as an update rule: assignments
+            separated by ``;`` or a list of them, e.g. ``"v = beta*v + g; w = w - eta*v"``
+            (the run's optimizer is then named ``"custom"``); any hyperparameter other than
+            ``eta`` and ``beta`` goes in ``hyperparameters``.
         eta: learning rate :math:`\eta>0`.
         beta: momentum, for optimizers that have it.
         hyperparameters: values of other hyperparameters of the optimizer's rule.
@@ -631,7 +639,10 @@ def train(
             ``0`` only evaluates the start.
         batch_size: ``None`` for full batch, else SGD on random batches of this size
             (each step draws a fresh uniformly random batch without replacement).
-        track: quantities to record, from :data:`TRACKABLE` (a list or ``"a,b"``).
+        track: measures to record (a list or ``"a,b"``): names of built-in or registered
+            measures (:data:`~eostheory.torch.MEASURES`, :func:`~eostheory.torch.measure`),
+            :class:`~eostheory.torch.Measure` objects, or callables ``fn(state)`` (tracked
+            under their ``__name__``).  ``loss`` always is.
         track_every: record every this many steps (and at the end).
         top_k: eigenvalues tracked (``"eigenvalues"``); the sharpness is the first.
         eig_method: eigensolver (:data:`~eostheory.torch.EIG_METHODS`), warm-started;
@@ -652,6 +663,13 @@ def train(
         progress: show a tqdm progress bar.
         model_kwargs: options of the named model builder.
         data_kwargs: options of the named data set.
+        branch_from: a run directory to fork from (see :func:`branch`, which builds the
+            arguments from the saved configuration): the run starts from that directory's
+            checkpoint — parameters, optimizer buffers, random-number states (batch order,
+            estimators), eigenvectors, work counters, records and step losses — and writes
+            a new run directory ``out``.  Model, data, loss, optimizer, seed and dtype must
+            be the saved ones; hyperparameters, tracking and ``steps`` (the new total) may change.
+        branch_name: the branch's name, stored in ``config.json`` with its origin.
 
     Returns:
         :class:`TrainResult`.  Its ``status`` is ``"completed"`` or ``"diverged"``: a NaN or
@@ -684,8 +702,19 @@ def train(
         raise EosInputError(f"unknown eigensolver {eig_method!r}; known: {', '.join(EIG_METHODS)}")
     if eig_method == "power" and top_k != 1:
         raise EosInputError("power iteration tracks only the top eigenvalue; use top_k = 1 or eig_method='lanczos'")
-    tracked = _parse_track(track)
+    measures = resolve_measures(track)
     rundir = None
+    source = None
+    if branch_from is not None:
+        if resume:
+            raise EosInputError("a branch starts a new run directory: pass branch_from without resume")
+        if out is None:
+            raise EosInputError("a branch needs out, the new run directory")
+        source = _RunDir(branch_from)
+        if not source.config.exists():
+            raise EosInputError(f"no run to branch from in {source.path} (config.json missing)")
+        if Path(out).expanduser().resolve() == source.path.resolve():
+            raise EosInputError(f"a branch of {source.path} needs another directory than the run itself")
     if out is not None:
         rundir = _RunDir(_check_out(out))
         if rundir.exists() and not resume:
@@ -694,9 +723,16 @@ def train(
             )
 
     # -- optimizer: the single definition, evaluated on tensors
-    from eostheory.optimizers import get_optimizer
+    from eostheory.optimizers import Optimizer, get_optimizer
 
-    opt = get_optimizer(optimizer)
+    if update is not None:
+        if optimizer not in ("gd", "custom"):
+            raise EosInputError(f"give either an optimizer ({optimizer!r}) or an update rule, not both")
+        lines = update if isinstance(update, str) else "; ".join(str(u) for u in update)
+        opt = Optimizer("custom", tuple(p.strip() for p in lines.replace("\n", ";").split(";") if p.strip()))
+        _ = opt.rule  # parse now: a bad rule is a one-line error before any work
+    else:
+        opt = get_optimizer(optimizer)
     hp: dict[str, float | None] = {"eta": eta}
     if beta is not None:
         hp["beta"] = beta
@@ -705,7 +741,7 @@ def train(
     values = opt.hyperparameter_values(**hp)
     hyper = {h.name: v for h, v in zip(opt.hyperparameters, values, strict=True)}
     stepper = TorchStep(opt.rule, hyper)
-    threshold = _threshold(opt, hyper)
+    threshold, threshold_note = _threshold(opt, hyper)
 
     # -- data and model
     dkw = dict(data_kwargs or {})
@@ -742,15 +778,17 @@ def train(
     bsb = positive_int("bs_batch_size", bsb)
     if bsb > n:
         raise EosInputError(f"bs_batch_size = {bsb} exceeds the {n} examples")
-    if "accuracy" in tracked and obj.labels is None:
-        tracked = tuple(t for t in tracked if t != "accuracy")
-    need_h = "sharpness" in tracked or "eigenvalues" in tracked
-    if need_h and top_k > (obj.n_params - 1 if eig_method == "eigsh" else obj.n_params):
+    if obj.labels is None:  # measures that need labels do not apply to regression data
+        measures = [m for m in measures if "labels" not in m.needs]
+    tracked = tuple(m.name for m in measures)
+    need_eig = any("eigenpairs" in m.needs for m in measures)
+    need_h = need_eig or any("hessian" in m.needs for m in measures)
+    if need_eig and top_k > (obj.n_params - 1 if eig_method == "eigsh" else obj.n_params):
         raise EosInputError(
             f"top_k = {top_k} eigenvalues of a model with {obj.n_params} parameters"
             + (" (eigsh needs top_k < n)" if eig_method == "eigsh" else "")
         )
-    if eig_method == "dense" and need_h and obj.n_params > DENSE_MAX_PARAMS:
+    if eig_method == "dense" and need_eig and obj.n_params > DENSE_MAX_PARAMS:
         raise EosInputError(
             f"eig_method 'dense' builds the full {obj.n_params:,} x {obj.n_params:,} Hessian at every record "
             f"(n products and an O(n^3) eigendecomposition); it is limited to {DENSE_MAX_PARAMS:,} parameters: "
@@ -802,19 +840,37 @@ def train(
                 raise EosInputError(
                     f"cannot resume {rundir.path}: resume continues the saved configuration, and this one "
                     f"differs in {'; '.join(diff)} (only steps and device may change; start a new run in another "
-                    "--out to change the rest)"
+                    "--out to change the rest, or fork a branch with new hyperparameters: branch(), --branch)"
                 )
+            cfg = dataclasses.replace(cfg, branch=old.branch)  # a resumed branch keeps its origin
         loaded = rundir.load()
+    elif source is not None:
+        stored = source.read_config()
+        fixed = ("model", "data", "loss", "optimizer", "update", "seed", "dtype", "n_params")
+        mine = jsonable(cfg.as_dict())
+        diff = [f"{k} {_show(mine[k])} (saved: {_show(stored.get(k))})" for k in fixed if mine[k] != stored.get(k)]
+        if diff:
+            raise EosInputError(
+                f"cannot branch from {source.path}: a branch keeps the model, data, loss, optimizer, seed and dtype, "
+                f"and this one differs in {'; '.join(diff)}"
+            )
+        loaded = source.load()
+        if loaded is None:
+            raise EosInputError(f"cannot branch from {source.path}: it holds no checkpoint yet")
+        origin = {"from": str(source.path), "step": int(loaded[0]["step"]), "name": branch_name}
+        cfg = dataclasses.replace(cfg, branch=origin)
     if loaded is not None:
         assert rundir is not None
         ck, records, old_loss, doc = loaded
         t = int(ck["step"])
-        if doc["entry"]["which"] == "current" and doc.get("status") == "diverged":
+        if source is None and doc["entry"]["which"] == "current" and doc.get("status") == "diverged":
             raise EosInputError(
                 f"cannot resume {rundir.path}: the run diverged ({doc.get('message')}); resuming would diverge "
                 "again from the same state: start a new run (e.g. with a smaller eta) in another --out"
             )
         if steps < t:
+            if source is not None:
+                raise EosInputError(f"a branch of {source.path} at step {t} needs a total of steps >= {t}, got {steps}")
             raise EosInputError(
                 f"cannot resume {rundir.path} with steps = {steps}: the run has done {t} steps already; "
                 "resume keeps or raises the total"
@@ -828,7 +884,15 @@ def train(
         step_loss = [float(v) for v in old_loss]
         if len(step_loss) != t:
             raise EosInputError(f"{rundir.step_loss} holds {len(step_loss)} step losses, the checkpoint is at {t}")
-        rundir.adopt(doc, records, old_loss)
+        if source is not None:  # a new directory with the history up to the fork
+            created = not rundir.path.exists()
+            rundir.path.mkdir(parents=True, exist_ok=True)
+            rundir.start_fresh()
+            rundir.discard_on_error = created
+            rundir.rewrite_records(records)
+            rundir.rewrite_step_loss(old_loss)
+        else:
+            rundir.adopt(doc, records, old_loss)
     else:
         L0, g0 = obj.value_and_grad(w)
         if not (math.isfinite(float(L0)) and _finite(g0)):
@@ -848,7 +912,9 @@ def train(
     recorded_steps = {r["step"] for r in records}
     flushed_loss = len(step_loss)
 
-    def record(tt: int, ww: Any) -> dict[str, Any]:
+    w0 = obj.theta0.detach().clone()
+
+    def record(tt: int, ww: Any, ss: Mapping[str, Any]) -> dict[str, Any]:
         # finiteness of the loss and the gradient first: no eigen-solve ever sees a diverged point
         op = obj.hessian(ww) if need_h else None
         if op is not None:
@@ -861,29 +927,33 @@ def train(
         if not _finite(gw):
             raise _NonFiniteError(tt, "gradient", lw)
         rec: dict[str, Any] = {"step": tt, "loss": lw}
-        gnorm = float(torch.linalg.vector_norm(gw))
+        ms = MeasureState(
+            step=tt,
+            w=ww,
+            gradient=gw,
+            loss=lw,
+            objective=obj,
+            w0=w0,
+            hyperparameters=hyper,
+            optimizer_state=ss,
+            top_k=top_k,
+            tracker=tracker,
+            hessian=op,
+            bs_batch_size=bsb,
+            bs_rse=bs_rse,
+            bs_generator=bs_gen,
+        )
+        del op
         try:
-            if op is not None:
-                pairs = tracker(op)
-                rec["sharpness"] = float(pairs.values[0])
-                rec["eig_hvps"] = pairs.n_hvp
-                if not pairs.converged:
-                    rec["eig_converged"] = False
-                if "eigenvalues" in tracked:
-                    rec["eigenvalues"] = [float(v) for v in pairs.values]
-                del op
-            if "grad-norm" in tracked:
-                rec["grad_norm"] = gnorm
-            if "accuracy" in tracked:
-                rec["accuracy"] = obj.accuracy(ww)
-            if "batch-sharpness" in tracked:
-                est = batch_sharpness(obj, ww, bsb, rse=bs_rse, generator=bs_gen, batches="all" if bsb == n else None)
-                rec["batch_sharpness"], rec["batch_sharpness_se"] = est.value, est.stderr
-            if "gni" in tracked and gnorm > 0:
-                est = gni(obj, ww, bsb, rse=bs_rse, generator=bs_gen, batches="all" if bsb == n else None)
-                rec["gni"], rec["gni_se"] = est.value, est.stderr
+            if need_eig:  # one shared eigen-solve, recorded (sharpness, its cost) whichever measure asked for it
+                rec.update(MEASURES["sharpness"].evaluate(ms))
+            for m in measures:
+                if m.name != "loss":
+                    rec.update(m.evaluate(ms))
         except NonFiniteCurvatureError:
             raise _NonFiniteError(tt, "hessian", lw) from None
+        finally:
+            ms.release()
         rec["time"] = time.perf_counter() - t_start
         return jsonable(rec)
 
@@ -907,6 +977,9 @@ def train(
             msg,
         )
 
+    if source is not None:  # the branch directory holds its own checkpoint from the start
+        checkpoint(t, w, state)
+
     pbar = None
     if progress:
         from tqdm.auto import tqdm
@@ -920,7 +993,7 @@ def train(
         while True:
             t, w, state = cur
             if (t % track_every == 0 or t >= steps) and t not in recorded_steps:
-                rec = record(t, w)
+                rec = record(t, w, state)
                 records.append(rec)
                 recorded_steps.add(t)
                 if rundir is not None:
@@ -983,13 +1056,13 @@ def train(
         rec = None
         if t not in recorded_steps and bad.kind == "loss":
             try:
-                rec = record(t, w)
+                rec = record(t, w, state)
             except _NonFiniteError:  # the last good state may still be too close to the blow-up
                 rec = None
         elif t not in recorded_steps and bad.kind == "hessian" and bad.step == t:
             # what is known at the last state: its loss; the curvature is null (the message says why)
             rec = {"step": t, "loss": bad.loss}
-            rec.update({k: None for k in ("sharpness", "eigenvalues") if k in tracked})
+            rec.update({m.key: None for m in measures if m.needs & {"hessian", "eigenpairs"}})
             rec["time"] = time.perf_counter() - t_start
         if rec is not None:
             records.append(rec)
@@ -1028,7 +1101,10 @@ def train(
         obj.work.as_dict(),
         time.perf_counter() - t_start,
         None if rundir is None else rundir.path,
+        measures={m.name: m for m in measures},
     )
+    if threshold_note:
+        result.extra["threshold_note"] = threshold_note
     if diverged_at is not None:
         result.extra["diverged_at"] = diverged_at
     if rundir is not None:
@@ -1045,18 +1121,22 @@ def train(
     return result
 
 
-def _threshold(opt: Any, hyper: Mapping[str, float]) -> float | None:
+def _threshold(opt: Any, hyper: Mapping[str, float]) -> tuple[float | None, str]:
     """The optimizer's linear stability threshold from :func:`eostheory.symbolic.stability.thresholds`.
 
-    ``None`` for rules that are not linear (sign, normalized steps), and when it is not finite.
+    Returns:
+        ``(value, "")``, or ``(None, why)`` for rules the linear analysis refuses (sign,
+        normalized and adaptive steps: ``why`` is its message) and when it is not finite.
     """
     from eostheory.symbolic.stability import thresholds
 
     try:
         value = float(thresholds(opt).value(**hyper))
-    except (EosInputError, TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+    except (EosInputError, TypeError, ValueError) as exc:
+        return None, f"no linear stability threshold for {opt.name}: {exc}"
+    if not math.isfinite(value):
+        return None, f"the linear stability threshold of {opt.name} is not finite here ({value})"
+    return value, ""
 
 
 def _config_tuples(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -1078,6 +1158,7 @@ _RESUME_OPTIONS = (
     "data",
     "loss",
     "optimizer",
+    "update",
     "eta",
     "beta",
     "hyperparameters",
@@ -1094,6 +1175,53 @@ _RESUME_OPTIONS = (
     "model_kwargs",
     "data_kwargs",
 )
+
+
+def _saved_kwargs(rd: _RunDir, what: str) -> tuple[dict[str, Any], int]:
+    """The arguments of :func:`train` that reproduce the saved configuration of ``rd``, and its ``steps``.
+
+    Raises:
+        EosInputError: not a training configuration, or a run with a user-supplied model or
+            data set (``what`` names the refused operation: ``"resume"`` or ``"branch"``).
+    """
+    c = rd.read_config()
+    try:
+        custom = c["model"].get("name") == "custom" or c["data"].get("name") == "custom"
+        mkw = {k: v for k, v in c["model"].items() if k != "name"}
+        dkw = {k: v for k, v in c["data"].items() if k != "name"}
+        hyper = dict(c["hyperparameters"])
+        kwargs: dict[str, Any] = {
+            "model": c["model"]["name"],
+            "data": c["data"]["name"],
+            "loss": c["loss"],
+            "optimizer": c["optimizer"],
+            "eta": hyper.pop("eta"),
+            "beta": hyper.pop("beta", None),
+            "hyperparameters": hyper,
+            "batch_size": c["batch_size"],
+            "track": c["track"],
+            "track_every": c["track_every"],
+            "top_k": c["top_k"],
+            "eig_method": c["eig_method"],
+            "eig_tol": c["eig_tol"],
+            "bs_batch_size": c["bs_batch_size"],
+            "bs_rse": c["bs_rse"],
+            "seed": c["seed"],
+            "dtype": c["dtype"],
+            "model_kwargs": mkw,
+            "data_kwargs": dkw,
+        }
+        saved_steps = int(c["steps"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise EosInputError(f"{rd.config} is not a training configuration") from None
+    if c["optimizer"] == "custom":  # a rule written out: continue it from its saved lines
+        kwargs["update"] = list(c.get("update") or ())
+    if custom:
+        raise EosInputError(
+            f"{rd.path} was trained with a user-supplied model or data set: call train(...) with the same ones "
+            + ("and resume=True" if what == "resume" else "and branch_from=...")
+        )
+    return kwargs, saved_steps
 
 
 def resume(
@@ -1130,41 +1258,7 @@ def resume(
     unknown = [k for k in options if k not in _RESUME_OPTIONS]
     if unknown:
         raise EosInputError(f"resume() takes no option {', '.join(unknown)}; known: {', '.join(_RESUME_OPTIONS)}")
-    c = rd.read_config()
-    try:
-        custom = c["model"].get("name") == "custom" or c["data"].get("name") == "custom"
-        mkw = {k: v for k, v in c["model"].items() if k != "name"}
-        dkw = {k: v for k, v in c["data"].items() if k != "name"}
-        hyper = dict(c["hyperparameters"])
-        kwargs: dict[str, Any] = {
-            "model": c["model"]["name"],
-            "data": c["data"]["name"],
-            "loss": c["loss"],
-            "optimizer": c["optimizer"],
-            "eta": hyper.pop("eta"),
-            "beta": hyper.pop("beta", None),
-            "hyperparameters": hyper,
-            "batch_size": c["batch_size"],
-            "track": c["track"],
-            "track_every": c["track_every"],
-            "top_k": c["top_k"],
-            "eig_method": c["eig_method"],
-            "eig_tol": c["eig_tol"],
-            "bs_batch_size": c["bs_batch_size"],
-            "bs_rse": c["bs_rse"],
-            "seed": c["seed"],
-            "dtype": c["dtype"],
-            "model_kwargs": mkw,
-            "data_kwargs": dkw,
-        }
-        saved_steps = c["steps"]
-    except (AttributeError, KeyError, TypeError):
-        raise EosInputError(f"{rd.config} is not a training configuration") from None
-    if custom:
-        raise EosInputError(
-            f"{rd.path} was trained with a user-supplied model or data set: call train(...) with the same ones "
-            "and resume=True"
-        )
+    kwargs, saved_steps = _saved_kwargs(rd, "resume")
     for k, v in options.items():
         if k in ("model_kwargs", "data_kwargs", "hyperparameters"):
             kwargs[k] = {**kwargs[k], **dict(v or {})}
@@ -1178,3 +1272,120 @@ def resume(
         progress=progress,
         **kwargs,
     )
+
+
+#: What a branch may change (besides hyperparameters of the optimizer, given by name).
+_BRANCH_OPTIONS = (
+    "hyperparameters",
+    "track",
+    "track_every",
+    "top_k",
+    "eig_method",
+    "eig_tol",
+    "bs_batch_size",
+    "bs_rse",
+    "batch_size",
+)
+
+
+def branch(
+    source: str | Path,
+    branches: Mapping[str, Mapping[str, Any]],
+    *,
+    steps: int,
+    out: str | Path | None = None,
+    paths: Mapping[str, str | Path] | None = None,
+    progress: bool = False,
+    device: Any = None,
+) -> dict[str, TrainResult]:
+    """Fork the run in ``source`` at its checkpoint into named branches with changed hyperparameters.
+
+    Each branch starts from the full saved state — parameters, optimizer buffers (a
+    heavy-ball branch carries its momentum), the random-number states (the order of SGD
+    batches and of the estimators' vectors), the tracked eigenvectors, the step count, the
+    records and step losses so far — and runs ``steps`` more steps in a new run directory
+    ``out/NAME`` (default ``source/branches/NAME``), which is a complete run directory of
+    its own (``resume`` continues it; ``config.json`` names its origin under ``branch``).
+    A branch with no overrides continues exactly as the uninterrupted run would, bit for
+    bit on the CPU.
+
+    Args:
+        source: a run directory with a checkpoint (a completed, interrupted or diverged run;
+            the fork is at its last checkpoint, the last record).
+        branches: ``{name: overrides}``; overrides are hyperparameters by name (``eta``,
+            ``beta``, ``beta1``, …) and options among ``track``, ``track_every``,
+            ``top_k``, ``eig_method``, ``eig_tol``, ``bs_batch_size``, ``bs_rse``,
+            ``batch_size``.  ``{}`` continues unchanged.
+        steps: steps each branch runs after the fork (> 0).
+        out: the directory that receives one run directory per branch.
+        paths: the run directory of some branches by name (instead of ``out/NAME``).
+        progress: show progress bars.
+        device: where the branches run (default ``"auto"``).
+
+    Returns:
+        ``{name: TrainResult}`` in the order given.
+
+    Raises:
+        EosInputError: no run or no checkpoint in ``source``, a run with a user-supplied
+            model or data (call :func:`train` with ``branch_from``), a bad branch name, an
+            override that a branch cannot change (model, data, loss, optimizer, seed,
+            dtype), an unknown hyperparameter, a branch directory that already holds a run.
+    """
+    src = _RunDir(source)
+    if not src.config.exists():
+        raise EosInputError(f"no run to branch from in {src.path} (config.json missing)")
+    if not isinstance(branches, Mapping) or not branches:
+        raise EosInputError('branches must be a non-empty dict {name: {overrides}}, e.g. {"slow": {"eta": 0.05}}')
+    steps = positive_int("steps", steps)
+    base, _ = _saved_kwargs(src, "branch")
+    if not src.record.exists():
+        raise EosInputError(f"cannot branch from {src.path}: it holds no checkpoint yet")
+    t0 = int(src._read_record()["current"]["step"])
+    from eostheory.optimizers import Optimizer, get_optimizer
+
+    if base.get("update"):
+        opt = Optimizer("custom", tuple(base["update"]))
+    else:
+        opt = get_optimizer(base["optimizer"])
+    hp_names = {h.name for h in opt.hyperparameters}
+    root = Path(out).expanduser() if out is not None else src.path / "branches"
+    unknown = sorted(set(paths or {}) - set(branches))
+    if unknown:
+        raise EosInputError(f"paths names branches that are not given: {', '.join(unknown)}")
+    plan: dict[str, dict[str, Any]] = {}
+    for name, overrides in branches.items():
+        if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise EosInputError(f"a branch name is letters, digits, '-' and '_', got {name!r}")
+        if not isinstance(overrides, Mapping):
+            raise EosInputError(f"branch {name!r}: overrides must be a dict, got {type(overrides).__name__}")
+        kw = {**base, "hyperparameters": dict(base["hyperparameters"])}
+        for k, v in overrides.items():
+            if k in ("eta", "beta"):
+                kw[k] = v
+            elif k in hp_names:
+                kw["hyperparameters"][k] = v
+            elif k == "hyperparameters":
+                kw["hyperparameters"].update(dict(v or {}))
+            elif k in _BRANCH_OPTIONS:
+                kw[k] = v
+            else:
+                raise EosInputError(
+                    f"branch {name!r} cannot change {k!r}: a branch keeps the model, data, loss, optimizer, seed and "
+                    f"dtype; it changes the hyperparameters ({', '.join(sorted(hp_names))}) and "
+                    f"{', '.join(_BRANCH_OPTIONS[1:])}"
+                )
+        target = Path((paths or {}).get(name, root / name)).expanduser()
+        if _RunDir(target).exists():
+            raise EosInputError(f"branch {name!r}: {target} already holds a run; choose another name or out")
+        plan[name] = {**kw, "out": target}
+    results: dict[str, TrainResult] = {}
+    for name, kw in plan.items():
+        results[name] = train(
+            steps=t0 + steps,
+            device="auto" if device is None else device,
+            progress=progress,
+            branch_from=src.path,
+            branch_name=name,
+            **kw,
+        )
+    return results
