@@ -107,7 +107,9 @@ def execute(args: argparse.Namespace) -> int:
         f, a = result.final, result.average
         print(f"potential  {pot}")
         print(f"optimizer  {result.config.optimizer}: {'; '.join(result.config.update)}")
-        thr = f", threshold lam* = {threshold:.6g}" if threshold is not None else ", no linear threshold (non-linear step)"
+        thr = ", no linear threshold (non-linear step)"
+        if threshold is not None:
+            thr = f", threshold lam* = {threshold:.6g}"
         print(f"           {result.config.hyperparameters}, 2/eta = {2 / eta:.6g}{thr}")
         print(f"status     {result.status} ({result.message})")
 
