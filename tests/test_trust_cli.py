@@ -446,3 +446,9 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path, capsys: pytes
     code, out, err = _run(capsys, ["potentials", "--out", str(d)])
     _assert_one_line_error(code, out, err, f"{d / 'potentials.json'}: Is a directory")
     assert [p.name for p in d.iterdir()] == ["potentials.json"]  # no temporary file left behind
+
+
+def test_run_says_when_there_is_no_linear_threshold(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "--potential", "quartic", "--optimizer", "adam", "--eta", "0.1", "--x0", "0.1", "--steps", "50"]
+    code, out, _ = _run(capsys, argv)
+    assert code == 0 and "no linear threshold" in out and "threshold lam*" not in out
