@@ -357,6 +357,7 @@ def parse_formula(
     try:
         with _recursion_limit(4 * LIMITS["max_length"]), warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)  # e.g. "invalid decimal literal"
+            warnings.simplefilter("ignore", DeprecationWarning)  # e.g. "invalid escape sequence"
             tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         word = next((w for w in _words(source) if keyword.iskeyword(w)), None)
