@@ -13,7 +13,7 @@ __all__ = ["plot_sharpness_runs", "plot_training"]
 
 
 #: Record keys that are bookkeeping, never plotted as a measure of their own.
-_BOOKKEEPING = ("step", "time", "eig_hvps", "eig_converged")
+_BOOKKEEPING = ("step", "time", "eig_hvps", "eig_converged", "precond_hvps", "precond_converged")
 
 
 def _panels(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], list[float]]]:

@@ -74,6 +74,8 @@ from eostheory.torch._measures import (  # noqa: E402
     MeasureState,
     get_measure,
     measure,
+    preconditioned_sharpness,
+    preconditioner,
     register_measure,
 )
 from eostheory.torch._models import ACTIVATIONS, MODELS, build_model, cnn, mlp  # noqa: E402
@@ -87,7 +89,15 @@ from eostheory.torch._objective import (  # noqa: E402
     mse_loss,
 )
 from eostheory.torch._rules import TorchStep  # noqa: E402
-from eostheory.torch._train import TRACKABLE, TrainConfig, TrainResult, branch, resume, train  # noqa: E402
+from eostheory.torch._train import (  # noqa: E402
+    TRACKABLE,
+    StopTraining,
+    TrainConfig,
+    TrainResult,
+    branch,
+    resume,
+    train,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -112,6 +122,7 @@ __all__ = [
     "NetworkObjective",
     "NonFiniteCurvatureError",
     "Objective",
+    "StopTraining",
     "ThirdDerivativeCheck",
     "TorchFlowResult",
     "TorchStep",
@@ -136,6 +147,8 @@ __all__ = [
     "measure_costs",
     "mlp",
     "mse_loss",
+    "preconditioned_sharpness",
+    "preconditioner",
     "register_measure",
     "resolve_device",
     "resolve_dtype",

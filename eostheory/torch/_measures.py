@@ -12,20 +12,21 @@ further code.
 Built-ins (cost: nominal gradient-equivalents per record; one Hessian-vector product
 costs about 2):
 
-=========================  =====================================================  ======
-name                       value                                                  cost
-=========================  =====================================================  ======
-``loss``                   full-batch loss :math:`L(w)` (always recorded)         0
-``accuracy``               full-batch accuracy (classification only)              0.5
-``sharpness``              :math:`\lambda_{\max}(H)`, warm-started eigensolver    ~20
-``eigenvalues``            the top ``top_k`` eigenvalues of :math:`H`             ~20
-``batch-sharpness``        Batch Sharpness (Monte Carlo, ``bs_rse``)              varies
-``gni``                    gradient-noise interaction (Monte Carlo, ``bs_rse``)   varies
-``grad-norm``              :math:`\|\nabla L(w)\|`                                0
-``directional-smoothness`` :math:`g^\top H g / \|g\|^2`, :math:`g=\nabla L(w)`    2
-``alignment``              :math:`|\cos(\nabla L, u_i)|`, :math:`i\le` ``top_k``  ~20
-``param-distance``         :math:`\|w - w_0\|` from the initial parameters        0
-=========================  =====================================================  ======
+==============================  =====================================================  ======
+name                            value                                                  cost
+==============================  =====================================================  ======
+``loss``                        full-batch loss :math:`L(w)` (always recorded)         0
+``accuracy``                    full-batch accuracy (classification only)              0.5
+``sharpness``                   :math:`\lambda_{\max}(H)`, warm-started eigensolver    ~20
+``eigenvalues``                 the top ``top_k`` eigenvalues of :math:`H`             ~20
+``batch-sharpness``             Batch Sharpness (Monte Carlo, ``bs_rse``)              varies
+``gni``                         gradient-noise interaction (Monte Carlo, ``bs_rse``)   varies
+``grad-norm``                   :math:`\|\nabla L(w)\|`                                0
+``directional-smoothness``      :math:`g^\top H g / \|g\|^2`, :math:`g=\nabla L(w)`    2
+``alignment``                   :math:`|\cos(\nabla L, u_i)|`, :math:`i\le` ``top_k``  ~20
+``param-distance``              :math:`\|w - w_0\|` from the initial parameters        0
+``preconditioned-sharpness``    :math:`\lambda_{\max}(P^{-1}H)`, Adam and RMSProp      ~40
+==============================  =====================================================  ======
 
 ``sharpness``, ``eigenvalues`` and ``alignment`` share one eigen-solve per record, and
 every measure that needs the Hessian shares its gradient graph.
@@ -57,8 +58,11 @@ __all__ = [
     "MEASURES",
     "Measure",
     "MeasureState",
+    "adaptive_threshold",
     "get_measure",
     "measure",
+    "preconditioned_sharpness",
+    "preconditioner",
     "register_measure",
     "resolve_measures",
 ]
@@ -493,6 +497,119 @@ def _param_distance(state: MeasureState) -> float:
     return float(torch.linalg.vector_norm(state.w - state.w0.to(state.w)))
 
 
+#: Residual tolerance (relative) of the preconditioned-sharpness Lanczos solve in a run.
+PRECOND_TOL = 1e-4
+
+
+def preconditioner(optimizer_state: Mapping[str, Any], hyperparameters: Mapping[str, float]) -> Any:
+    r"""The diagonal preconditioner :math:`P` of an adaptive step :math:`w \leftarrow w - \eta P^{-1} u`.
+
+    - Adam (buffers ``m``, ``v``, ``c1``, ``c2``; the step ``w - (eta/c1) m/(sqrt(v)/sqrt(c2) + eps)``):
+      :math:`P = c_1\,(\sqrt{v/c_2} + \epsilon)`, with :math:`c_k = 1-\beta_k^t` (bias corrections),
+      so that the step is :math:`\eta P^{-1} m`;
+    - RMSProp (buffer ``s``, hyperparameter ``alpha``; the step ``w - eta g/(sqrt(s) + eps)``):
+      :math:`P = \sqrt{s} + \epsilon`.
+
+    Args:
+        optimizer_state: the optimizer's buffers by name (flat tensors).
+        hyperparameters: its hyperparameters by name (``eps`` is read).
+
+    Returns:
+        ``P`` as a flat tensor, or ``None`` for other optimizers and before the first step
+        (the buffers are still zero).
+    """
+    st, eps = optimizer_state, hyperparameters.get("eps")
+    if eps is None:
+        return None
+    if all(k in st for k in ("m", "v", "c1", "c2")):
+        c1, c2 = st["c1"], st["c2"]
+        if not (bool((c1 > 0).all()) and bool((c2 > 0).all())):
+            return None
+        return c1 * (torch.sqrt(st["v"] / c2) + eps)
+    if "s" in st and "alpha" in hyperparameters:
+        if not bool(st["s"].any()):
+            return None
+        return torch.sqrt(st["s"]) + eps
+    return None
+
+
+class _Preconditioned:
+    """The operator :math:`P^{-1/2} H P^{-1/2}` (symmetric; the eigenvalues of :math:`P^{-1}H`)."""
+
+    def __init__(self, op: Any, p: Any) -> None:
+        self.op = op
+        self.d = torch.rsqrt(p.to(device=op.device, dtype=op.dtype))
+        self.n, self.device, self.dtype = op.n, op.device, op.dtype
+
+    def matvec(self, v: Any) -> Any:
+        return self.d * self.op.matvec(self.d * v)
+
+
+def preconditioned_sharpness(op: Any, p: Any, *, tol: float = 1e-8, seed: int = 0) -> Eigenpairs:
+    r""":math:`\lambda_{\max}(P^{-1}H)`, matrix-free: Lanczos on :math:`P^{-1/2} H P^{-1/2}`.
+
+    The two matrices are similar (:math:`P^{-1}H = P^{-1/2}(P^{-1/2}HP^{-1/2})P^{1/2}`), so
+    their eigenvalues agree and the symmetric one can be solved by Lanczos, one
+    Hessian-vector product per iteration.
+
+    Args:
+        op: the Hessian (:class:`~eostheory.torch.HessianOperator`).
+        p: the diagonal of :math:`P` (positive, flat, one entry per parameter).
+        tol: relative residual tolerance of the Lanczos solve.
+        seed: seed of the random start vector (a cold start: the result is reproducible).
+
+    Returns:
+        :class:`~eostheory.torch.Eigenpairs` of :math:`P^{-1/2}HP^{-1/2}` (the top one; its
+        vector ``u`` gives :math:`P^{-1}H` the right eigenvector :math:`P^{-1/2}u`).
+
+    Raises:
+        EosInputError: ``p`` of the wrong size or not positive.
+        NonFiniteCurvatureError: a Hessian-vector product was not finite.
+    """
+    from eostheory.torch._curvature import top_eigenpairs
+
+    p = torch.as_tensor(p).reshape(-1)
+    if p.numel() != op.n:
+        raise EosInputError(f"the preconditioner has {p.numel()} entries, the Hessian is {op.n}x{op.n}")
+    if not bool((p > 0).all()) or not bool(torch.isfinite(p).all()):
+        raise EosInputError("the preconditioner must be positive and finite")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    return top_eigenpairs(_Preconditioned(op, p), 1, method="lanczos", tol=tol, generator=gen)  # type: ignore[arg-type]
+
+
+def _precond_sharpness(state: MeasureState) -> dict[str, Any] | None:
+    p = preconditioner(state.optimizer_state, state.hyperparameters)
+    if p is None:
+        return None
+    pairs = preconditioned_sharpness(state.hessian, p, tol=PRECOND_TOL, seed=state.step)
+    out: dict[str, Any] = {"preconditioned_sharpness": float(pairs.values[0]), "precond_hvps": pairs.n_hvp}
+    if not pairs.converged:
+        out["precond_converged"] = False
+    return out
+
+
+def adaptive_threshold(hyperparameters: Mapping[str, float]) -> float | None:
+    r"""The threshold line on :math:`\lambda_{\max}(P^{-1}H)` for Adam and RMSProp.
+
+    Adam: :math:`2(1+\beta_1)/(\eta(1-\beta_1))`; RMSProp: :math:`2/\eta`.  Adam's is the
+    stability threshold of its linearised momentum step (Cohen et al. 2022,
+    "Adaptive gradient methods at the edge of stability", arXiv:2207.14484): ``38/eta`` at
+    ``beta1 = 0.9``.
+
+    Returns:
+        The threshold, or ``None`` when the hyperparameters are neither Adam's nor RMSProp's.
+    """
+    eta = hyperparameters.get("eta")
+    if not eta:
+        return None
+    if "beta1" in hyperparameters:
+        b1 = float(hyperparameters["beta1"])
+        return 2 * (1 + b1) / (eta * (1 - b1)) if b1 < 1 else None
+    if "alpha" in hyperparameters:
+        return 2 / eta
+    return None
+
+
 for _m in (
     Measure("loss", _loss, "full-batch loss", 0.0, (), "loss", frozenset(), "full-batch loss (always recorded)"),
     Measure("accuracy", _accuracy, "accuracy", 0.5, (), "accuracy", frozenset({"labels"}), "full-batch accuracy"),
@@ -566,6 +683,16 @@ for _m in (
         "param-distance",
         frozenset(),
         "distance of the parameters from the initial point",
+    ),
+    Measure(
+        "preconditioned-sharpness",
+        _precond_sharpness,
+        "preconditioned sharpness $\\lambda_{max}(P^{-1}H)$",
+        40.0,
+        (adaptive_threshold,),
+        "preconditioned",
+        frozenset({"hessian"}),
+        "lambda_max(P^-1 H) of Adam / RMSProp (Lanczos on P^-1/2 H P^-1/2; also precond_hvps); null for others",
     ),
 ):
     register_measure(_m)

@@ -42,7 +42,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from eostheory.torch._models import build_model
 from eostheory.torch._objective import NetworkObjective
 from eostheory.torch._rules import TorchStep
 
-__all__ = ["TRACKABLE", "TrainConfig", "TrainResult", "branch", "resume", "train"]
+__all__ = ["TRACKABLE", "StopTraining", "TrainConfig", "TrainResult", "branch", "resume", "train"]
 
 torch = require_torch()
 
@@ -68,7 +68,15 @@ torch = require_torch()
 #: :data:`~eostheory.torch.MEASURES` also holds the ones users register.
 TRACKABLE = BUILTIN_MEASURES
 
-_STATUS = ("completed", "diverged", "interrupted")
+_STATUS = ("completed", "diverged", "interrupted", "stopped")
+
+
+class StopTraining(Exception):  # noqa: N818 - it is a request, not an error
+    """Raised by an ``on_step`` callback of :func:`train` to end the run cleanly (status ``"stopped"``).
+
+    Args:
+        message: why the run stops (it becomes the run's ``message``); optional.
+    """
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,8 @@ class TrainResult:
     Attributes:
         config: the :class:`TrainConfig`.
         status: ``"completed"``, ``"diverged"`` (a non-finite loss stopped the run; the
-            final state is the last one with a finite loss) or ``"interrupted"``.
+            final state is the last one with a finite loss), ``"stopped"`` (an ``on_step``
+            callback asked to stop) or ``"interrupted"``.
         message: a sentence saying what happened.
         steps_done: optimizer steps taken.
         series: the tracked quantities, one list per key, aligned with ``series["step"]``.
@@ -575,6 +584,15 @@ def _show(v: Any) -> str:
     return str(v)
 
 
+class _StopRun(Exception):  # noqa: N818 - a control-flow signal
+    """An ``on_step`` callback asked to stop at ``step``."""
+
+    def __init__(self, step: int, message: str) -> None:
+        super().__init__(step, message)
+        self.step = step
+        self.message = message
+
+
 class _NonFiniteError(Exception):
     """A non-finite ``kind`` (``"loss"``, ``"gradient"`` or ``"hessian"``) at ``step``."""
 
@@ -617,6 +635,8 @@ def train(
     data_kwargs: Mapping[str, Any] | None = None,
     branch_from: str | Path | None = None,
     branch_name: str | None = None,
+    on_step: Callable[[MeasureState], Any] | None = None,
+    on_step_every: int = 1,
 ) -> TrainResult:
     r"""Train a network with an explicit optimizer and track its curvature.
 
@@ -670,9 +690,21 @@ def train(
             a new run directory ``out``.  Model, data, loss, optimizer, seed and dtype must
             be the saved ones; hyperparameters, tracking and ``steps`` (the new total) may change.
         branch_name: the branch's name, stored in ``config.json`` with its origin.
+        on_step: a callback ``on_step(state)`` for custom logging or stopping, called at
+            steps 0, ``on_step_every``, 2 ``on_step_every``, … before the step from there
+            (not at the final step), with a :class:`~eostheory.torch.MeasureState` like the
+            one measures see (``state.step``, ``state.w``, the full-batch ``state.gradient``
+            and ``state.loss``, ``state.optimizer_state``, ``state.hessian`` on demand, …;
+            its ``eigenpairs`` come from a solver of its own, so the run's records do not
+            change).  Returning a truthy value, or raising :class:`StopTraining`, ends the
+            run cleanly with status ``"stopped"``: the state of that step is recorded,
+            checkpointed and kept (``resume`` continues it).  Any other exception it raises
+            propagates.  Not stored in the configuration (pass it again on resume).
+        on_step_every: call ``on_step`` every this many steps (>= 1).
 
     Returns:
-        :class:`TrainResult`.  Its ``status`` is ``"completed"`` or ``"diverged"``: a NaN or
+        :class:`TrainResult`.  Its ``status`` is ``"completed"``, ``"stopped"`` (by
+        ``on_step``) or ``"diverged"``: a NaN or
         infinite loss, gradient or Hessian-vector product, checked in that order before any
         eigen-solve, stops the run and keeps the last state whose loss was finite (the
         ``message`` says which quantity failed and at which step).  A user module also ends
@@ -690,6 +722,9 @@ def train(
         KeyboardInterrupt: after writing the checkpoint, when interrupted.
     """
     t_start = time.perf_counter()
+    if on_step is not None and not callable(on_step):
+        raise EosInputError(f"on_step must be a callable on_step(state), got {type(on_step).__name__}")
+    on_step_every = positive_int("on_step_every", on_step_every)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     steps = positive_int("steps", steps, allow_zero=True)
@@ -980,6 +1015,36 @@ def train(
     if source is not None:  # the branch directory holds its own checkpoint from the start
         checkpoint(t, w, state)
 
+    def _call_on_step(tt: int, ww: Any, ss: Mapping[str, Any], lt: float, g: Any) -> str | None:
+        """Run the callback at step ``tt``; the message of the stop it asks for, or ``None``."""
+        if batch_size is not None:  # the callback sees the full-batch loss and gradient, as measures do
+            Lf, g = obj.value_and_grad(ww)
+            lt = float(Lf)
+        cs = MeasureState(
+            step=tt,
+            w=ww,
+            gradient=g,
+            loss=lt,
+            objective=obj,
+            w0=w0,
+            hyperparameters=hyper,
+            optimizer_state=ss,
+            top_k=top_k,
+            bs_batch_size=bsb,
+            bs_rse=bs_rse,
+            bs_generator=torch.Generator(device="cpu").manual_seed(seed + 4 + tt),
+        )
+        try:
+            answer = on_step(cs)
+        except StopTraining as exc:
+            why = str(exc)
+            return f"stopped by on_step at step {tt}" + (f": {why}" if why else "")
+        finally:
+            cs.release()
+        if answer:
+            return f"stopped by on_step at step {tt} (it returned {repr(answer)[:60]})"
+        return None
+
     pbar = None
     if progress:
         from tqdm.auto import tqdm
@@ -1015,6 +1080,10 @@ def train(
                 raise _NonFiniteError(t, "loss", lt)
             if not _finite(g):
                 raise _NonFiniteError(t, "gradient", lt)
+            if on_step is not None and t % on_step_every == 0:
+                stop = _call_on_step(t, w, state, lt, g)
+                if stop is not None:
+                    raise _StopRun(t, stop)
             step_loss.append(lt)
             w_new, s_new = stepper(w, g, state)
             prev = cur
@@ -1066,6 +1135,16 @@ def train(
             rec["time"] = time.perf_counter() - t_start
         if rec is not None:
             records.append(rec)
+            if rundir is not None:
+                rundir.append_record(rec)
+        checkpoint(t, w, state, status, message)
+    except _StopRun as stop:
+        status, message = "stopped", stop.message
+        t, w, state = cur
+        if t not in recorded_steps:
+            rec = record(t, w, state)
+            records.append(rec)
+            recorded_steps.add(t)
             if rundir is not None:
                 rundir.append_record(rec)
         checkpoint(t, w, state, status, message)
