@@ -45,3 +45,22 @@ def test_quick_run_prints_the_table_with_every_builtin_measure(tmp_path, capsys)
     for name, c in res["measures"].items():
         assert c["measured"] >= 0 and c["nominal"] == et.MEASURES[name].cost
     assert res["setting"]["threads"] == 1 and res["setting"]["dtype"] == "float32"
+
+
+def test_sequential_fast_path_equals_functional_call() -> None:
+    """The F.linear plan of an MLP gives exactly the numbers of torch.func.functional_call."""
+    from eostheory.torch._models import build_model
+    from eostheory.torch._objective import NetworkObjective
+
+    data = et.digits(n=40)
+    obj = NetworkObjective(build_model("mlp", data, widths=(16, 8), seed=1), data, dtype="float64")
+    assert obj._layers is not None
+    th = obj.theta0 + 0.01
+    L1, g1 = obj.value_and_grad(th)
+    reference = torch.func.functional_call(obj.model, obj.params(th), (obj.x,))
+    assert torch.equal(obj.forward(th), reference)
+    obj._layers = None  # the general path
+    L2, g2 = obj.value_and_grad(th)
+    assert torch.equal(L1, L2) and torch.equal(g1, g2)
+    cnn = NetworkObjective(build_model("cnn", et.digits(n=8), seed=0), et.digits(n=8), dtype="float64")
+    assert cnn._layers is None  # convolutions: functional_call

@@ -408,6 +408,7 @@ class NetworkObjective(Objective):
         self.shapes = [tuple(p.shape) for _, p in named]
         self.sizes = [p.numel() for _, p in named]
         self.n_params = int(sum(self.sizes))
+        self._layers = _sequential_layers(model, self.names)
         self.theta0 = torch.cat([p.detach().reshape(-1) for _, p in named]).to(self.device, self.dtype)
         self.data = data
         self.n_examples = data.n
@@ -458,8 +459,27 @@ class NetworkObjective(Objective):
         return {n: t.view(s) for n, t, s in zip(self.names, theta.split(self.sizes), self.shapes, strict=True)}
 
     def forward(self, theta: Any, x: Any = None) -> Any:
-        """The model's output at parameters ``theta`` on inputs ``x`` (default: all)."""
-        return torch.func.functional_call(self.model, self.params(theta), (self.x if x is None else x,))
+        """The model's output at parameters ``theta`` on inputs ``x`` (default: all).
+
+        An ``nn.Sequential`` of ``nn.Linear`` layers and parameter-free modules (the MLPs of
+        :func:`mlp`) runs as the same ``F.linear`` calls on views of ``theta`` — the same
+        operations as the module, hence the same numbers, without
+        ``torch.func.functional_call``'s per-call parameter swap (about 40% of a forward pass
+        of a small MLP on one CPU thread).  Any other module goes through ``functional_call``.
+        """
+        inp = self.x if x is None else x
+        if self._layers is None:
+            return torch.func.functional_call(self.model, self.params(theta), (inp,))
+        views = theta.split(self.sizes)
+        out = inp
+        for module, iw, ib in self._layers:
+            if iw is None:
+                out = module(out)
+            else:
+                w = views[iw].view(self.shapes[iw])
+                b = None if ib is None else views[ib]
+                out = torch.nn.functional.linear(out, w, b)
+        return out
 
     def loss(self, theta: Any, idx: Any = None) -> Any:
         """The mean loss over the examples ``idx`` (all when ``None``)."""
@@ -491,3 +511,31 @@ class NetworkObjective(Objective):
             if tname in _SUSPECT_TYPES or ("BatchNorm" in tname and m.training):
                 out.append(f"{name or '<root>'} ({tname})")
         return tuple(out)
+
+
+def _sequential_layers(model: Any, names: list[str]) -> list[tuple[Any, int | None, int | None]] | None:
+    """The fast-path plan of :meth:`NetworkObjective.forward`, or ``None`` when it does not apply.
+
+    Applies to an ``nn.Sequential`` whose children are ``nn.Linear`` (exact type, every
+    parameter trainable) or modules without parameters or buffers; each entry is
+    ``(module, index of its weight in names, index of its bias or None)``.
+    """
+    if type(model) is not torch.nn.Sequential:
+        return None
+    index = {n: i for i, n in enumerate(names)}
+    plan: list[tuple[Any, int | None, int | None]] = []
+    for key, child in model.named_children():
+        if type(child) is torch.nn.Linear:
+            iw = index.get(f"{key}.weight")
+            ib = index.get(f"{key}.bias") if child.bias is not None else None
+            if iw is None or (child.bias is not None and ib is None):
+                return None
+            plan.append((child, iw, ib))
+        elif any(True for _ in child.parameters()) or any(True for _ in child.buffers()):
+            return None
+        else:
+            plan.append((child, None, None))
+    if len(plan) != len(list(model.children())) or all(iw is None for _, iw, _ in plan):
+        return None
+    used = {i for _, iw, ib in plan for i in (iw, ib) if i is not None}
+    return plan if used == set(range(len(names))) else None
