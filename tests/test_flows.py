@@ -14,6 +14,7 @@ from eostheory.flows import FLOWS, ReducedMap, get_flow, reduced_map, resolve_fl
 FLOW_CHECKS = [c for c in registry() if c.group == "flows" and not c.full_only]
 
 
+@pytest.mark.slow  # the same checks run in `eostheory check`, the README's first command
 @pytest.mark.parametrize("chk", FLOW_CHECKS, ids=[c.name for c in FLOW_CHECKS])
 def test_flow_theorem_checks(chk) -> None:
     """Every default check of the 'flows' battery (closed forms and GD, with their tolerances) passes."""
