@@ -12,6 +12,7 @@ from eostheory.compile import compile_potential
 from eostheory.flows import FLOWS, Flow, FlowResult, get_flow, solve_flow
 from eostheory.optimizers import OPTIMIZERS, Optimizer, RunResult, get_optimizer, register_optimizer, run
 from eostheory.symbolic import TOYS, Potential, UpdateRule, as_potential, parse_formula, toy
+from eostheory.symbolic.equilibria import equilibria
 from eostheory.symbolic.nets import SymbolicNet, linear_chain, two_layer, two_layer_linear
 from eostheory.symbolic.stability import flip_bifurcation, matrix_stability, mean_square, thresholds
 
@@ -62,6 +63,7 @@ __all__ = [
     "as_potential",
     "compare",
     "compile_potential",
+    "equilibria",
     "flip_bifurcation",
     "get_flow",
     "get_optimizer",

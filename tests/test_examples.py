@@ -44,3 +44,13 @@ def test_gd_example_numbers(tmp_path: Path) -> None:
         assert abs(r["1+y^2"] - 2 / r["eta"]) < 1e-6
         assert abs(r["x^2"] - (2 - r["y"]) / r["y"]) < 1e-6
     assert rows[-1]["status"] == "diverged"
+
+
+def test_equilibria_example_numbers(tmp_path: Path) -> None:
+    """The quick equilibria example: compiled GD's w² equals the derived (S − 2/η)/Q to 1e-10."""
+    rows = _load(EXAMPLES[[p.stem for p in EXAMPLES].index("equilibria")]).main(["--quick", "--out", str(tmp_path)])
+    assert len(rows) == 4
+    for r in rows:
+        assert r["status"] == "oscillating"
+        assert abs(r["measured"] - r["derived"]) < 1e-10
+        assert abs(r["derived"] - (1 - 2 / r["eta"])) < 1e-12

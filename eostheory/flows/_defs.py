@@ -12,6 +12,7 @@ from eostheory._errors import EosInputError
 from eostheory.compile._kernels import CompiledPotential
 from eostheory.flows import _src_basic, _src_central, _src_edge, _src_rod, _src_selfstab
 from eostheory.flows._base import BETA, ETA, FLOWS, Flow, FlowParam, register_flow, vector_str
+from eostheory.symbolic.flowfield import FlowField
 from eostheory.symbolic.potential import Potential
 
 __all__ = [
@@ -41,10 +42,14 @@ def _at(exprs: list[sp.Expr], pot: Potential, point: list[sp.Expr]) -> list[sp.E
 class GradientFlow(Flow):
     """Gradient flow :math:`\\dot w = -\\eta\\nabla L`: GD's first-order modified equation."""
 
+    def field(self, pot: Potential, **params: str) -> FlowField:
+        """The vector field :math:`-\\eta\\nabla L` in sympy."""
+        return FlowField(self.name, {"w": pot.params}, {"w": [-ETA * gi for gi in _grad(pot)]}, threshold=2 / ETA)
+
     def equations(self, pot: Potential) -> str:
-        g = _grad(pot)
+        f = self.field(pot)
         lines = [f"{self.title} (time in GD steps, eta the step size)"]
-        lines += vector_str("w", [-ETA * gi for gi in g], pot.params)
+        lines += vector_str("w", f.rhs["w"], pot.params)
         return "\n".join(lines)
 
 
@@ -60,12 +65,16 @@ class StableFlow(GradientFlow):
 class ModifiedFlow(Flow):
     """Barrett–Dherin implicit-regularization flow :math:`\\dot w = -\\eta\\nabla[L + (\\eta/4)\\|\\nabla L\\|^2]`."""
 
-    def equations(self, pot: Potential) -> str:
+    def field(self, pot: Potential, **params: str) -> FlowField:
+        """The vector field :math:`-\\eta(g + (\\eta/2) H g)` in sympy."""
         g = sp.Matrix(_grad(pot))
-        h = pot.hessian()
-        rhs = -ETA * (g + ETA / 2 * h * g)
+        rhs = -ETA * (g + ETA / 2 * pot.hessian() * g)
+        return FlowField(self.name, {"w": pot.params}, {"w": list(rhs)}, threshold=2 / ETA)
+
+    def equations(self, pot: Potential) -> str:
+        f = self.field(pot)
         lines = [f"{self.title}: dw/dt = -eta grad[L + (eta/4)|grad L|^2] = -eta (g + (eta/2) H g)"]
-        lines += vector_str("w", list(rhs), pot.params)
+        lines += vector_str("w", f.rhs["w"], pot.params)
         return "\n".join(lines)
 
 
@@ -86,11 +95,28 @@ class CentralFlow(Flow):
                 f"central flow with k={k} eigenvalues needs at least {k} parameters; {pot} has {pot.dim}"
             )
 
-    def equations(self, pot: Potential) -> str:
+    def field(self, pot: Potential, **params: str) -> FlowField:
+        """The one-eigenvalue vector field :math:`-\\eta[\\nabla L + \\tfrac12\\sigma^2\\nabla S]` in sympy."""
         g = _grad(pot)
         u = pot.direction_symbols
         ds = list(pot.third_contraction())
         s2 = sp.Symbol("sigma2", nonnegative=True)
+        rhs = [-ETA * (gi + s2 / 2 * di) for gi, di in zip(g, ds, strict=True)]
+        edge = -2 * sum(a * b for a, b in zip(g, ds, strict=True)) / sum(d**2 for d in ds)
+        return FlowField(
+            self.name,
+            {"w": pot.params},
+            {"w": rhs},
+            {"u": u, "sigma2": s2},
+            {"grad_S": ds, "sigma2_on_edge": edge},
+            threshold=2 / ETA,
+            settings={"k": str(params.get("k", 1))},
+        )
+
+    def equations(self, pot: Potential) -> str:
+        f = self.field(pot)
+        u = f.implicit["u"]
+        ds = f.extra["grad_S"]
         lines = [
             f"{self.title} (one eigenvalue at the edge; k >= 2 uses the matrix X of the SDCP)",
             "dw/dt = -eta [grad L + (1/2) sigma^2 grad S],  grad S = D^3L[u, u],  u the top eigenvector of H",
@@ -100,7 +126,7 @@ class CentralFlow(Flow):
             f"grad S with u = ({', '.join(map(str, u))}):",
         ]
         lines += [f"  dS/d{w} = {sp.sstr(e)}" for w, e in zip(pot.params, ds, strict=True)]
-        lines += vector_str("w", [-ETA * (gi + s2 / 2 * di) for gi, di in zip(g, ds, strict=True)], pot.params)
+        lines += vector_str("w", f.rhs["w"], pot.params)
         lines.append("predicted time-averaged loss: L(w) + (1/2) S sigma^2 = L + sigma^2/eta on the edge")
         return "\n".join(lines)
 
@@ -115,19 +141,35 @@ class CentralHeavyBallFlow(Flow):
     def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
         return np.concatenate([np.asarray(w0, dtype=np.float64), np.zeros(cp.potential.dim)])
 
-    def equations(self, pot: Potential) -> str:
+    def field(self, pot: Potential, **params: str) -> FlowField:
+        """The vector field on :math:`(w, v)` in sympy, :math:`\\bar g = \\nabla L + \\tfrac12\\sigma^2\\nabla S`."""
         g = _grad(pot)
         ds = list(pot.third_contraction())
         s2 = sp.Symbol("sigma2", nonnegative=True)
-        vs = [sp.Symbol(f"v_{p}") for p in pot.params]
+        vs = tuple(sp.Symbol(f"v_{p}") for p in pot.params)
         gbar = [gi + s2 / 2 * di for gi, di in zip(g, ds, strict=True)]
+        return FlowField(
+            self.name,
+            {"w": pot.params, "v": vs},
+            {
+                "w": [-ETA * (BETA * v + gb) for v, gb in zip(vs, gbar, strict=True)],
+                "v": [-(1 - BETA) * v + gb for v, gb in zip(vs, gbar, strict=True)],
+            },
+            {"u": pot.direction_symbols, "sigma2": s2},
+            {"grad_S": ds, "gbar": gbar},
+            threshold=2 * (1 + BETA) / ETA,
+        )
+
+    def equations(self, pot: Potential) -> str:
+        f = self.field(pot)
+        vs = list(f.blocks["v"])
         lines = [
             f"{self.title}: gbar = grad L + (1/2) sigma^2 grad S, S held at 2(1+beta)/eta",
             "dv/dt = -(1 - beta) v + gbar,   dw/dt = -eta (beta v + gbar)",
             "sigma^2 = max(0, -2(m/tau + eta grad S.(beta v + grad L))/(eta |grad S|^2)), m = 2(1+beta)/eta - S",
         ]
-        lines += vector_str("w", [-ETA * (BETA * v + gb) for v, gb in zip(vs, gbar, strict=True)], pot.params)
-        lines += vector_str("v", [-(1 - BETA) * v + gb for v, gb in zip(vs, gbar, strict=True)], vs)
+        lines += vector_str("w", f.rhs["w"], pot.params)
+        lines += vector_str("v", f.rhs["v"], vs)
         return "\n".join(lines)
 
 
@@ -147,10 +189,13 @@ class RodFlow(Flow):
         wbar = np.asarray(w0, dtype=np.float64) + delta
         return np.concatenate([wbar, np.outer(delta, delta).reshape(-1)])
 
-    def equations(self, pot: Potential) -> str:
+    def field(self, pot: Potential, **params: str) -> FlowField:
+        r"""The vector field in sympy, with the extent written :math:`\Sigma = \delta\delta^\top`."""
+        extent = str(params.get("extent", self.params[0].default))
+        self.params[0].value(extent)
         n = pot.dim
-        wb = [sp.Symbol(f"{p}bar") for p in pot.params]
-        dl = [sp.Symbol(f"delta_{p}") for p in pot.params]
+        wb = tuple(sp.Symbol(f"{p}bar") for p in pot.params)
+        dl = tuple(sp.Symbol(f"delta_{p}") for p in pot.params)
         g = _grad(pot)
         h = pot.hessian()
         gp = sp.Matrix(_at(g, pot, [a + b for a, b in zip(wb, dl, strict=True)]))
@@ -158,8 +203,25 @@ class RodFlow(Flow):
         hp = h.xreplace(dict(zip(pot.params, [a + b for a, b in zip(wb, dl, strict=True)], strict=True)))
         hm = h.xreplace(dict(zip(pot.params, [a - b for a, b in zip(wb, dl, strict=True)], strict=True)))
         dw = -ETA / 2 * (gp + gm) - ETA**2 / 8 * (hp + hm) * (gp + gm)
-        full = self.params[0].default == "full"
+        full = extent == "full"
         dS = ETA**2 / 4 * (gp * gp.T + gm * gm.T) if full else ETA**2 / 8 * ((gp - gm) * (gp - gm).T)
+        sig = sp.Matrix(dl) * sp.Matrix(dl).T
+        return FlowField(
+            self.name,
+            {"wbar": wb, "delta": dl},
+            {"wbar": list(dw), "Sigma": [dS[i, j] - 2 * sig[i, j] for i in range(n) for j in range(n)]},
+            extra={"Sigma_source": dS},
+            threshold=2 / ETA,
+            settings={"extent": extent},
+        )
+
+    def equations(self, pot: Potential) -> str:
+        n = pot.dim
+        f = self.field(pot)
+        wb = f.blocks["wbar"]
+        dw = f.rhs["wbar"]
+        dS = f.extra["Sigma_source"]
+        full = f.settings["extent"] == "full"
         lines = [
             f"{self.title}: centre wbar = (w_t + w_(t+1))/2, half-extent delta = (w_(t+1) - w_t)/2, "
             "Sigma = delta delta^T (delta = sqrt(lambda_1(Sigma)) v_1)",
@@ -195,9 +257,14 @@ class EdgeFlow(Flow):
         r = 0.5 * eta * gu
         return np.concatenate([w0 - r * u, u, [r]])
 
-    def equations(self, pot: Potential) -> str:
-        cs = [sp.Symbol(f"c_{p}") for p in pot.params]
-        us = list(pot.direction_symbols)
+    def field(self, pot: Potential, **params: str) -> FlowField:
+        """The vector field on :math:`(c, u, r)` in sympy (unit :math:`u`), both curvatures."""
+        curvature = str(params.get("curvature", self.params[0].default))
+        growth = str(params.get("growth", self.params[1].default))
+        self.params[0].value(curvature)
+        self.params[1].value(growth)
+        cs = tuple(sp.Symbol(f"c_{p}") for p in pot.params)
+        us = tuple(pot.direction_symbols)
         r = sp.Symbol("r", nonnegative=True)
         g = _grad(pot)
         gp = _at(g, pot, [a + r * b for a, b in zip(cs, us, strict=True)])
@@ -206,14 +273,35 @@ class EdgeFlow(Flow):
         hu = h * sp.Matrix(us)
         ray = (sp.Matrix(us).T * hu)[0, 0]
         sec = sum(ui * (a - b) for ui, a, b in zip(us, gp, gm, strict=True)) / (2 * r)
+        kappa = sec if curvature == "secant" else ray
+        rate = ETA * kappa - 2 if growth == "linear" else sp.log(sp.Abs(1 - ETA * kappa))
+        return FlowField(
+            self.name,
+            {"c": cs, "u": us, "r": (r,)},
+            {
+                "c": [-ETA / 2 * (a + b) for a, b in zip(gp, gm, strict=True)],
+                "u": [ETA * (hu[i] - ray * us[i]) for i in range(pot.dim)],
+                "r": [rate * r],
+            },
+            extra={"kappa_rayleigh": ray, "kappa_secant": sec, "kappa": kappa},
+            threshold=2 / ETA,
+            settings={"curvature": curvature, "growth": growth},
+        )
+
+    def equations(self, pot: Potential) -> str:
+        f = self.field(pot)
+        cs = f.blocks["c"]
+        us = f.blocks["u"]
+        ray = f.extra["kappa_rayleigh"]
+        sec = f.extra["kappa_secant"]
         lines = [
             f"{self.title}: w_t ~ c + (-1)^t r u, |u| = 1",
             "dc/dt = -(eta/2)[grad L(c + r u) + grad L(c - r u)]",
             "du/dt = eta [H(c) u - (u^T H(c) u) u]",
             "dr/dt = (eta kappa - 2) r   (growth=linear)   or   r log|1 - eta kappa|   (growth=log)",
         ]
-        lines += vector_str("c", [-ETA / 2 * (a + b) for a, b in zip(gp, gm, strict=True)], cs)
-        lines += vector_str("u", [ETA * (hu[i] - ray * us[i]) for i in range(pot.dim)], us)
+        lines += vector_str("c", f.rhs["c"], cs)
+        lines += vector_str("u", f.rhs["u"], us)
         lines.append(f"kappa (rayleigh) = {sp.sstr(sp.expand(ray))}")
         lines.append(f"kappa (secant)   = {sp.sstr(sp.simplify(sec) if sp.count_ops(sec) < 80 else sec)}")
         lines.append("predicted time-averaged loss: L_sym = (L(c + r u) + L(c - r u))/2")
@@ -231,11 +319,25 @@ class SelfStabilization(Flow):
                 "dimension {S <= 2/eta, L'(w) = 0} is only the critical points"
             )
 
-    def equations(self, pot: Potential) -> str:
+    def field(self, pot: Potential, **params: str) -> FlowField:
+        """The map's GD increment and the constraints of the projection, in sympy."""
         g = _grad(pot)
         u = pot.direction_symbols
         ds = list(pot.third_contraction())
         gu = sum(a * b for a, b in zip(g, u, strict=True))
+        return FlowField(
+            self.name,
+            {"theta": pot.params},
+            {"theta": [-ETA * gi for gi in g]},
+            {"u": u},
+            {"c2": gu, "grad_S": ds},
+            threshold=2 / ETA,
+        )
+
+    def equations(self, pot: Potential) -> str:
+        f = self.field(pot)
+        gu = f.extra["c2"]
+        ds = f.extra["grad_S"]
         lines = [
             f"{self.title} (discrete map, one GD step then a projection):",
             "theta_(t+1) = proj_M(theta_t - eta grad L(theta_t)),  M = {S <= 2/eta, grad L . u = 0}",
