@@ -287,7 +287,14 @@ def _check_numba_entries(folder: Path, name: str) -> None:
 
 
 def _exec_module(name: str, path: Path, source: str) -> ModuleType:
-    """Execute ``source`` (already checked against ``path``) as module ``name``; no ``.pyc`` involved."""
+    """Execute ``source`` (already checked against ``path``) as module ``name``; no ``.pyc`` involved.
+
+    ``source`` is never user text: it is eostheory's own printer output for a sympy
+    expression that was built by the allow-list parser (names become array slots, numbers
+    literals), and it is executed only after its content matches the SHA-256 in its file
+    name, so an edited cache file is rebuilt instead of run.  This is how any Python module
+    is imported; ``importlib`` would do the same ``exec`` after reading a ``.pyc``.
+    """
     code = compile(source, str(path), "exec", dont_inherit=True)
     mod = types.ModuleType(name)
     mod.__file__ = str(path)
