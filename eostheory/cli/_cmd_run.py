@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
+from typing import Any
 
 from eostheory._errors import EosInputError
 from eostheory.cli._common import (
@@ -10,6 +13,7 @@ from eostheory.cli._common import (
     add_potential_args,
     emit_json,
     int_option,
+    parse_hp,
     resolve_potential,
     resolve_x0,
     validate_out_dir,
@@ -21,17 +25,55 @@ DESCRIPTION = (
     "Run an explicit optimizer on a symbolic potential with the compiled (numba) loop. "
     "Records parameters, loss and sharpness (top Hessian eigenvalue); reports the status "
     "(converged, oscillating with its period, diverged, max_steps), the final state and the "
-    "average over the last 10% of steps."
+    "average over the last 10% of steps. --optimizer takes any built-in rule and --update any "
+    "rule written out (g the gradient, w the parameter, other assigned names buffers starting at 0), "
+    "with --hp for its hyperparameters; the threshold shown is the one derived from the rule. "
+    "--track records more measures at the recorded steps, from the exact dense Hessian."
 )
+
+EPILOG = """examples:
+  eostheory run --potential selfstab --eta 0.45 --x0 0.01,1.5 --steps 20000
+  eostheory run --potential quartic --set S=1,Q=1 --x0 0.1 --eta 2.5 --steps 2000 \\
+      --update "v = beta*v + g; w = w - eta*(g + beta*v)" --hp beta=0.9
+  eostheory run --potential quartic --x0 0.1 --eta 0.01 --steps 500 --optimizer adam --hp beta1=0.9,beta2=0.999
+  eostheory run --potential selfstab --eta 0.45 --x0 0.01,1.5 --steps 5000 \\
+      --track sharpness,grad-norm,directional-smoothness,eigenvalues --top-k 2 --out runs/selfstab
+"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from eostheory.optimizers import OPTIMIZERS
+    from eostheory.optimizers._measures import TOY_MEASURES
 
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = textwrap.fill(DESCRIPTION, width=min(100, shutil.get_terminal_size((80, 24)).columns - 2))
     add_potential_args(p)
-    p.add_argument("--optimizer", default="gd", choices=list(OPTIMIZERS), help="update rule (default gd)")
+    p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS), help="update rule (default gd)")
+    p.add_argument(
+        "--update",
+        action="append",
+        metavar="LINE",
+        help="instead of --optimizer, the step as update-rule lines (repeatable, or separated by ';'), e.g. "
+        "--update 'v = beta*v + g; w = w - eta*(g + beta*v)' --hp beta=0.9",
+    )
     p.add_argument("--eta", type=str, required=True, help="learning rate > 0")
-    p.add_argument("--beta", type=str, default=None, help="momentum in [0, 1) (momentum optimizers; default 0.9)")
+    p.add_argument("--beta", type=str, default=None, help="momentum in [0, 1) (shorthand for --hp beta=…; default 0.9)")
+    p.add_argument(
+        "--hp",
+        default=None,
+        metavar="NAME=V,…",
+        help="hyperparameters of the optimizer or rule other than eta, e.g. --hp beta1=0.9,beta2=0.999 (adam) "
+        "or --hp beta=0.9 (a rule's own names); unknown names are an error listing the rule's hyperparameters",
+    )
+    p.add_argument(
+        "--track",
+        default=None,
+        metavar="M,…",
+        help=f"measures recorded at the recorded steps (dense Hessian, exact eigh): {', '.join(TOY_MEASURES)} "
+        "(loss always)",
+    )
+    p.add_argument("--top-k", default=None, help="eigenpairs for 'eigenvalues' and 'alignment' (default 1)")
     p.add_argument(
         "--x0",
         metavar="a,b",
@@ -43,14 +85,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_output_args(p)
 
 
-def _threshold(optimizer: str, hyper: dict[str, float]) -> float | None:
-    """The optimizer's linear-stability threshold at these hyperparameters (None if not linear)."""
-    from eostheory.symbolic.stability import thresholds
+def _optimizer(args: argparse.Namespace) -> Any:
+    """The :class:`~eostheory.optimizers.Optimizer` of ``--optimizer`` or ``--update``."""
+    from eostheory.optimizers._run import as_optimizer
 
-    try:
-        return float(thresholds(optimizer).value(**hyper))
-    except EosInputError:  # e.g. sign or normalized steps: no linear threshold
-        return None
+    if args.update:
+        if args.optimizer is not None:
+            raise EosInputError("give either --optimizer or --update lines, not both")
+        return as_optimizer(update="; ".join(args.update))
+    return as_optimizer(args.optimizer or "gd")
+
+
+def _hyper(args: argparse.Namespace, opt: Any, eta: float) -> dict[str, float]:
+    """``--hp`` (and ``--beta``) checked against the rule's hyperparameters, before any work."""
+    from eostheory._validate import finite_float
+
+    hp = parse_hp(args.hp)
+    if "eta" in hp:
+        raise EosInputError("--hp: give the learning rate with --eta")
+    if args.beta is not None:
+        if "beta" in hp:
+            raise EosInputError("--hp beta=… repeats --beta: give it once")
+        hp["beta"] = finite_float("--beta", args.beta)
+    names = [h.name for h in opt.hyperparameters]
+    what = f"the rule '{'; '.join(opt.update)}'" if opt.name == "custom" else f"optimizer {opt.name!r}"
+    option = {k: "--beta" if k == "beta" and args.beta is not None else f"--hp {k}" for k in hp}
+    unknown = [k for k in hp if k not in names]
+    if unknown:
+        raise EosInputError(
+            f"{option[unknown[0]]}: {what} has no hyperparameter {', '.join(unknown)}; "
+            f"its hyperparameters are {', '.join(names)} (eta via --eta)"
+        )
+    missing = [k for k in names if k != "eta" and k not in hp and k not in opt.defaults]
+    if missing:
+        shown = ",".join(f"{k}=…" for k in missing)
+        raise EosInputError(f"{what} needs a value for {', '.join(missing)}: give --hp {shown}")
+    try:  # the values' ranges (beta in [0, 1), eps > 0, ...), named by the option that gave them
+        opt.hyperparameter_values(eta=eta, **hp)
+    except EosInputError as exc:
+        bad = next((k for k in hp if str(exc).startswith(f"{k} ")), None)
+        if bad is None:
+            raise
+        raise EosInputError(
+            f"{option[bad]}={hp[bad]:g}: {exc} ({what} has hyperparameters {', '.join(names)})"
+        ) from None
+    return hp
 
 
 #: the most numbers (records x (parameters + 3)) a run keeps in memory: 200 MB of float64
@@ -71,6 +150,46 @@ def _record_every(args: argparse.Namespace, steps: int, dim: int) -> int | None:
     return stride
 
 
+def _track(args: argparse.Namespace, dim: int) -> tuple[list[Any], int]:
+    """``--track`` and ``--top-k`` as measures, checked before any work."""
+    from eostheory.optimizers._measures import resolve_toy_measures
+
+    top_k = 1 if args.top_k is None else int_option("--top-k", args.top_k)
+    if args.track is None:
+        if args.top_k is not None:
+            raise EosInputError("--top-k applies to --track eigenvalues or alignment")
+        return [], top_k
+    if not args.track.strip():
+        raise EosInputError("--track is empty: name measures, e.g. --track sharpness,grad-norm")
+    measures = resolve_toy_measures(args.track)
+    if top_k > dim and any(m.name in ("eigenvalues", "alignment") for m in measures):
+        raise EosInputError(f"--top-k {top_k}: the Hessian is {dim}x{dim}, so at most {dim} eigenpairs")
+    return measures, top_k
+
+
+def _plot_measures(result: Any, path: Any, threshold: float | None) -> None:
+    """The tracked measures in panels (the figure code of network runs, fed the toy run's series)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from eostheory.analysis.torch_plots import plot_training
+
+    view = SimpleNamespace(
+        series={"step": [int(x) for x in result.t], **result.series},
+        measures=result.measures,
+        step_loss=np.zeros(0),
+        config=SimpleNamespace(hyperparameters=result.config.hyperparameters, batch_size=None, track=()),
+        threshold=threshold,
+        status=result.status,
+        extra={},
+    )
+    eta = result.config.hyperparameters["eta"]
+    plot_training(
+        view, path, title=f"{result.config.optimizer} eta={eta:g} on {result.config.potential}: {result.status}"
+    )
+
+
 def execute(args: argparse.Namespace) -> int:
     from eostheory._json import non_finite
     from eostheory._validate import finite_float
@@ -79,27 +198,38 @@ def execute(args: argparse.Namespace) -> int:
     out = validate_out_dir(args.out) if args.out is not None else None
     steps = int_option("--steps", args.steps)
     eta = finite_float("eta", args.eta)
-    beta = None if args.beta is None else finite_float("beta", args.beta)
+    opt = _optimizer(args)
+    hyper = _hyper(args, opt, eta)
     pot = resolve_potential(args)
+    measures, top_k = _track(args, pot.dim)
     record_every = _record_every(args, steps, pot.dim)
     result = run(
         pot,
-        args.optimizer,
+        opt,
         x0=resolve_x0(args, pot),
         steps=steps,
         eta=eta,
-        beta=beta,
+        hyper=hyper,
         record_every=record_every,
+        track=measures or None,
+        top_k=top_k,
     )
+    threshold, note = result.threshold, result.threshold_note
     summary = result.summary()
-    threshold = _threshold(args.optimizer, result.config.hyperparameters)
     summary["threshold"] = threshold
+    if note:
+        summary["threshold_note"] = note
     bad = non_finite(summary)
     if out is not None:
         from eostheory.analysis.plots import plot_run
 
         d = result.save(out)
-        plot_run(result, d / "run.png", threshold=threshold)
+        plot_run(result, d / "run.png", threshold=float("nan") if threshold is None else threshold)
+        if result.series:
+            try:
+                _plot_measures(result, d / "measures.png", threshold)
+            except Exception as exc:  # a plot must never lose a run: the arrays and JSON are written
+                summary["plot_error"] = f"measures.png: {type(exc).__name__}: {exc}"
         summary["out"] = str(d)
     if args.json:
         emit_json(summary)
@@ -107,7 +237,7 @@ def execute(args: argparse.Namespace) -> int:
         f, a = result.final, result.average
         print(f"potential  {pot}")
         print(f"optimizer  {result.config.optimizer}: {'; '.join(result.config.update)}")
-        thr = ", no linear threshold (non-linear step)"
+        thr = f", threshold none: not linear (no linear threshold: {note})"
         if threshold is not None:
             thr = f", threshold lam* = {threshold:.6g}"
         print(f"           {result.config.hyperparameters}, 2/eta = {2 / eta:.6g}{thr}")
@@ -121,9 +251,24 @@ def execute(args: argparse.Namespace) -> int:
             f"average    params={show(a['params'])} loss={a['loss']} sharpness={a['sharpness']} "
             f"(last {a['window']} steps)"
         )
+        if result.series:
+            last = {k: v[-1] for k, v in result.series.items() if v and k != "loss"}
+            shown = " ".join(f"{k}={_short(v)}" for k, v in last.items())
+            print(f"tracked    {shown} (at step {int(result.t[-1])}; {len(result.t)} records: see --json or --out)")
         if bad:
             shown = ", ".join(f"{k}={v}" for k, v in bad.items())
             print(f"not finite {shown} (null in JSON, listed under non_finite)")
         if out is not None:
             print(f"wrote      {summary['out']}")
+        if "plot_error" in summary:
+            print(f"plot error {summary['plot_error']}")
     return 0
+
+
+def _short(v: Any) -> str:
+    """A tracked value for the text output (lists in brackets, ``None`` as ``none``)."""
+    if v is None:
+        return "none"
+    if isinstance(v, list):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    return f"{v:.10g}" if isinstance(v, float) else str(v)

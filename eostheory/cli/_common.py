@@ -36,6 +36,7 @@ __all__ = [
     "numeric_errors",
     "parse_assignments",
     "parse_floats",
+    "parse_hp",
     "parse_names",
     "resolve_net",
     "resolve_potential",
@@ -319,6 +320,39 @@ def parse_assignments(text: str | None) -> dict[str, float]:
         if not k.isidentifier():
             raise EosInputError(f"--set: {k!r} is not a name")
         out[k] = finite_float(f"constant {k}", v)
+    return out
+
+
+def parse_hp(text: str | None, option: str = "--hp") -> dict[str, float]:
+    """Parse ``--hp "beta1=0.9,eps=1e-8"`` into finite floats (hyperparameters of an optimizer or rule).
+
+    Args:
+        text: the option's text (``None`` or empty: no values).
+        option: the option's name, for the messages.
+
+    Returns:
+        The values by name, in the order given.
+
+    Raises:
+        EosInputError: a part that is not ``NAME=VALUE``, a name that is not an identifier,
+            a name given twice, or a value that is not a finite number.
+
+    Examples:
+        >>> parse_hp("beta1=0.9, eps=1e-8")
+        {'beta1': 0.9, 'eps': 1e-08}
+    """
+    out: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise EosInputError(f"{option} expects NAME=VALUE pairs separated by commas, got {part.strip()!r}")
+        k, v = (x.strip() for x in part.split("=", 1))
+        if not k.isidentifier():
+            raise EosInputError(f"{option}: {k!r} is not a hyperparameter name")
+        if k in out:
+            raise EosInputError(f"{option} gives {k} twice")
+        out[k] = finite_float(f"{option} {k}", v)
     return out
 
 

@@ -18,9 +18,10 @@ from eostheory.compile._cache import load_source_module
 from eostheory.compile._kernels import CompiledPotential, compile_potential
 from eostheory.compile._step import run_module_source
 from eostheory.optimizers._defs import Optimizer, get_optimizer
+from eostheory.optimizers._measures import TOY_MEASURES, ToyMeasure, ToyState, evaluate_measures, resolve_toy_measures
 from eostheory.symbolic.potential import Potential, as_potential
 
-__all__ = ["STATUSES", "RunConfig", "RunResult", "detect_period", "run"]
+__all__ = ["STATUSES", "RunConfig", "RunResult", "as_optimizer", "detect_period", "run", "stability_threshold"]
 
 #: Run statuses: ``converged`` (gradient below ``gtol`` or a fixed point reached),
 #: ``oscillating`` (a cycle of period >= 2 detected), ``diverged`` (overflow: stopped at the
@@ -44,6 +45,61 @@ class RunConfig:
     steps: int
     record_every: int
     gtol: float
+    track: tuple[str, ...] = ()
+    top_k: int = 1
+
+
+def as_optimizer(optimizer: Optimizer | str = "gd", update: str | Sequence[str] | None = None) -> Optimizer:
+    """The optimizer of a run: a built-in or registered one, or a rule written out.
+
+    Args:
+        optimizer: an :class:`Optimizer` or a registered name.
+        update: instead, the step as update-rule lines (a sequence, or one string with the
+            lines separated by ``;`` or newlines); the optimizer is then named ``"custom"``.
+
+    Returns:
+        The :class:`Optimizer` (its rule parsed, so a bad rule fails here).
+
+    Raises:
+        EosInputError: both a named optimizer (other than ``gd``) and ``update``; an unknown
+            name; a rule that does not parse (see :class:`~eostheory.symbolic.rules.UpdateRule`).
+
+    Examples:
+        >>> as_optimizer(update="v = beta*v + g; w = w - eta*v").hyperparameters
+        (beta, eta)
+    """
+    if update is None:
+        return get_optimizer(optimizer)
+    if not (optimizer == "gd" or (isinstance(optimizer, str) and optimizer == "custom")):
+        name = optimizer.name if isinstance(optimizer, Optimizer) else optimizer
+        raise EosInputError(f"give either an optimizer ({name!r}) or an update rule, not both")
+    text = update if isinstance(update, str) else "; ".join(str(u) for u in update)
+    opt = Optimizer("custom", tuple(p.strip() for p in text.replace("\n", ";").split(";") if p.strip()))
+    _ = opt.rule  # parse now: a bad rule is a one-line error before any work
+    return opt
+
+
+def stability_threshold(optimizer: Optimizer | str, hyper: Mapping[str, float]) -> tuple[float | None, str]:
+    r"""The rule's linear stability threshold :math:`\lambda^*` at these hyperparameters.
+
+    Derived by :func:`eostheory.symbolic.stability.thresholds` from the optimizer's update
+    rule (``2/η`` for GD, :math:`2(1+\beta)/\eta` for heavy ball, …).
+
+    Returns:
+        ``(value, "")``, or ``(None, why)`` where the linear analysis does not apply (sign,
+        normalized and adaptive steps: ``why`` is its one-line reason) or the value is not
+        finite.
+    """
+    from eostheory.symbolic.stability import thresholds
+
+    opt = get_optimizer(optimizer)
+    try:
+        value = float(thresholds(opt).value(**dict(hyper)))
+    except (EosInputError, TypeError, ValueError) as exc:
+        return None, str(exc)
+    if not math.isfinite(value):
+        return None, f"the linear stability threshold of {opt.name} is not finite here ({value})"
+    return value, ""
 
 
 @dataclass
@@ -61,6 +117,10 @@ class RunResult:
             steps, so a 2-cycle averages exactly); ``window`` gives its length.
         work: counters (``steps``, ``gradients``, ``hessians``).
         message: a human-readable sentence about the status.
+        series: the tracked measures (``run(track=...)``) at the recorded steps ``t``, by
+            key (``grad_norm``, ``eigenvalues``, …): a list of numbers (``None`` where a
+            measure is undefined) or of lists; empty when nothing is tracked.
+        measures: the tracked :class:`~eostheory.optimizers._measures.ToyMeasure` objects by name.
     """
 
     config: RunConfig
@@ -77,14 +137,40 @@ class RunResult:
     message: str
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, list[Any]] = field(default_factory=dict)
+    measures: dict[str, ToyMeasure] = field(default_factory=dict)
 
     @property
     def eta(self) -> float:
         """The learning rate η."""
         return self.config.hyperparameters["eta"]
 
+    @property
+    def threshold(self) -> float | None:
+        """The rule's linear stability threshold (see :func:`stability_threshold`; derived once, on first use)."""
+        if "threshold" not in self.extra:
+            opt = Optimizer(self.config.optimizer, tuple(self.config.update))  # the rule as run
+            value, note = stability_threshold(opt, self.config.hyperparameters)
+            self.extra["threshold"], self.extra["threshold_note"] = value, note
+        return self.extra["threshold"]
+
+    @property
+    def threshold_note(self) -> str:
+        """Why there is no :attr:`threshold` (empty when there is one)."""
+        _ = self.threshold
+        return str(self.extra.get("threshold_note", ""))
+
     def summary(self) -> dict[str, Any]:
-        """JSON-ready summary (no arrays)."""
+        """JSON-ready summary (no arrays but the tracked series)."""
+        tracked: dict[str, Any] = {}
+        if self.series:
+            hyper = self.config.hyperparameters
+            tracked = {
+                "threshold": self.threshold,
+                **({"threshold_note": self.threshold_note} if self.threshold_note else {}),
+                "series": {"step": [int(x) for x in self.t], **self.series},
+                "measures": {name: m.describe(hyper, self.threshold) for name, m in self.measures.items()},
+            }
         return {
             "status": self.status,
             "period": self.period,
@@ -96,6 +182,7 @@ class RunResult:
             "work": self.work,
             "seconds": self.seconds,
             "config": asdict(self.config),
+            **tracked,
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -106,7 +193,8 @@ class RunResult:
 
         write_json(d / "config.json", asdict(self.config))
         write_json(d / "result.json", self.summary(), annotate=True)
-        np.savez(d / "arrays.npz", t=self.t, params=self.params, loss=self.loss, sharpness=self.sharpness)
+        tracked = {f"series_{k}": _series_array(v) for k, v in self.series.items()}
+        np.savez(d / "arrays.npz", t=self.t, params=self.params, loss=self.loss, sharpness=self.sharpness, **tracked)
         return d
 
     @classmethod
@@ -121,6 +209,8 @@ class RunResult:
         )
         summ = json.loads((d / "result.json").read_text())
         arr = np.load(d / "arrays.npz")
+        series = {k[len("series_") :]: _series_list(arr[k]) for k in arr.files if k.startswith("series_")}
+        measures = {n: TOY_MEASURES[n] for n in cfg.track if n in TOY_MEASURES}
         return cls(
             cfg,
             summ["status"],
@@ -135,7 +225,32 @@ class RunResult:
             summ["work"],
             summ["message"],
             summ.get("seconds", 0.0),
+            series=series,
+            measures=measures,
         )
+
+
+def _series_array(values: list[Any]) -> np.ndarray:
+    """A series as a float array (``None`` → NaN); a series of lists as a 2-D array (padded with NaN)."""
+    if any(isinstance(v, list) for v in values):
+        width = max((len(v) for v in values if isinstance(v, list)), default=0)
+        out = np.full((len(values), width), np.nan)
+        for i, v in enumerate(values):
+            for j, x in enumerate(v if isinstance(v, list) else []):
+                out[i, j] = np.nan if x is None else float(x)
+        return out
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def _series_list(a: np.ndarray) -> list[Any]:
+    """The inverse of :func:`_series_array` (NaN → ``None``)."""
+
+    def f(x: float) -> float | None:
+        return float(x) if math.isfinite(float(x)) else None
+
+    if a.ndim == 2:
+        return [[f(x) for x in row] for row in a]
+    return [f(x) for x in a]
 
 
 def detect_period(tail: np.ndarray, *, max_period: int = 32, rtol: float = 1e-9) -> int:
@@ -202,6 +317,47 @@ def _point(cp: CompiledPotential, w: np.ndarray, c: np.ndarray) -> dict[str, Any
     }
 
 
+def _track(
+    measures: list[ToyMeasure],
+    cp: CompiledPotential,
+    c: np.ndarray,
+    t: np.ndarray,
+    ws: np.ndarray,
+    losses: np.ndarray,
+    x0: Any,
+    hyper: Mapping[str, float],
+    top_k: int,
+) -> tuple[dict[str, list[Any]], int]:
+    """The measures at each recorded iterate, as series by key (missing entries are ``None``),
+    and the number of Hessians computed (one per record at most, only where a measure asks)."""
+    if not measures:
+        return {}, 0
+    w0 = np.asarray(x0, dtype=float).reshape(-1)
+    records = []
+    hessians = [0]
+
+    def hess(x: np.ndarray) -> np.ndarray:
+        hessians[0] += 1
+        return cp.hess(x, c)
+
+    for step, w, loss in zip(t, ws, losses, strict=True):
+        state = ToyState(
+            step=int(step),
+            w=w,
+            loss=float(loss),
+            gradient=cp.grad(w, c),
+            w0=w0,
+            hessian_fn=hess,
+            hyperparameters=hyper,
+            top_k=top_k,
+        )
+        records.append(evaluate_measures(measures, state))
+    keys: list[str] = []
+    for rec in records:
+        keys.extend(k for k in rec if k not in keys)
+    return {k: [rec.get(k) for rec in records] for k in keys}, hessians[0]
+
+
 def run(
     potential: Potential | str,
     optimizer: Optimizer | str = "gd",
@@ -216,6 +372,9 @@ def run(
     record_every: int | None = None,
     gtol: float = 1e-12,
     tail: int = 256,
+    update: str | Sequence[str] | None = None,
+    track: Any = None,
+    top_k: int = 1,
 ) -> RunResult:
     r"""Run an explicit optimizer on a potential and classify the outcome.
 
@@ -225,6 +384,17 @@ def run(
     is the sharpness, and stops on convergence (:math:`\|\nabla L\| \le` ``gtol``) or
     divergence (a non-finite gradient or an iterate beyond 1e100, keeping the last finite
     iterate).  Otherwise the last ``tail`` iterates are scanned for a cycle.
+
+    Any update rule runs through the same compiled path: a built-in or registered
+    optimizer, an :class:`Optimizer` of your own, or the step written out as ``update``
+    lines (``"v = beta*v + g; w = w - eta*(g + beta*v)"``), with its hyperparameters in
+    ``hyper``.
+
+    ``track`` names measures (see :mod:`eostheory.optimizers._measures`: ``grad-norm``,
+    ``sharpness``, ``eigenvalues``, ``directional-smoothness`` :math:`g^\top H g/\|g\|^2`,
+    ``alignment``, ``param-distance``, or a function ``fn(state)`` of your own), evaluated
+    after the run at every recorded iterate from the compiled gradient and the dense
+    compiled Hessian (exact ``eigh``); they land in :attr:`RunResult.series`.
 
     Args:
         potential: a :class:`Potential`, a toy name or a formula.
@@ -239,12 +409,17 @@ def run(
         record_every: record stride (default: about 1000 records per run).
         gtol: gradient-norm tolerance for convergence.
         tail: number of final iterates kept for cycle detection.
+        update: instead of ``optimizer``, the step as update-rule lines (the run's
+            optimizer is then named ``"custom"``).
+        track: measures to record at the recorded steps (names, ``"a,b"``, or callables).
+        top_k: eigenpairs tracked by ``eigenvalues`` and ``alignment`` (at most the dimension).
 
     Returns:
         A :class:`RunResult`.
 
     Raises:
-        EosInputError: invalid η, β, ``x0`` length, non-finite inputs, unknown names.
+        EosInputError: invalid η, β, ``x0`` length, non-finite inputs, unknown names, a
+            hyperparameter the rule does not have or one it needs and lacks, an unknown measure.
 
     Examples:
         >>> r = run("quartic", "gd", x0=[0.1], steps=2000, eta=2.5, constants={"S": 1, "Q": 1})
@@ -252,11 +427,26 @@ def run(
         ('oscillating', 2)
         >>> abs(abs(r.final["params"][0]) - (1 - 2 / 2.5) ** 0.5) < 1e-8
         True
+        >>> q = run("0.5*(3*x**2 + y**2)", update="w = w - eta*g", x0=[1.0, 0.0], steps=4, eta=0.1,
+        ...         track="sharpness,directional-smoothness")
+        >>> q.config.optimizer, q.series["sharpness"][0], q.series["directional_smoothness"][0]
+        ('custom', 3.0, 3.0)
     """
     pot = as_potential(potential, params=params, constants=None)
-    opt = get_optimizer(optimizer)
+    opt = as_optimizer(optimizer, update)
     c = np.array(pot.constant_values(constants), dtype=np.float64)
-    hvals = opt.hyperparameter_values(eta=eta, beta=beta, **dict(hyper or {}))
+    hp: dict[str, Any] = {"eta": eta}
+    for k, v in dict(hyper or {}).items():
+        if k == "eta" or (k == "beta" and beta is not None):
+            raise EosInputError(f"{k} is given twice (as an argument and in hyper): give it once")
+        hp[k] = v
+    if beta is not None:
+        hp["beta"] = beta
+    hvals = opt.hyperparameter_values(**hp)
+    measures = resolve_toy_measures(track) if track is not None else []
+    top_k = positive_int("top_k", top_k)
+    if top_k > pot.dim and any(m.name in ("eigenvalues", "alignment") for m in measures):
+        raise EosInputError(f"top_k = {top_k} but the Hessian is {pot.dim}x{pot.dim}: give top_k <= {pot.dim}")
     w = finite_vector("x0", x0, pot.dim)
     steps = positive_int("steps", steps)
     stride = positive_int("record_every", record_every) if record_every is not None else max(1, steps // 1000)
@@ -350,6 +540,8 @@ def run(
     loss_arr = np.append(rec_loss[:nr], final["loss"] if final["loss"] is not None else np.nan)
     sharp_arr = np.append(rec_sharp[:nr], final["sharpness"] if final["sharpness"] is not None else np.nan)
     keep = np.isfinite(loss_arr) & np.isfinite(sharp_arr) & np.all(np.isfinite(w_arr), axis=1)
+    hyper_named = {hs.name: v for hs, v in zip(opt.hyperparameters, hvals, strict=True)}
+    series, n_hess = _track(measures, cp, c, t_arr[keep], w_arr[keep], loss_arr[keep], x0, hyper_named, top_k)
 
     config = RunConfig(
         potential=pot.name or str(pot.expr),
@@ -357,13 +549,18 @@ def run(
         constants={s.name: v for s, v in zip(pot.constants, c.tolist(), strict=False)},
         optimizer=opt.name,
         update=tuple(opt.update),
-        hyperparameters={hs.name: v for hs, v in zip(opt.hyperparameters, hvals, strict=True)},
+        hyperparameters=hyper_named,
         x0=tuple(float(x) for x in np.asarray(x0, dtype=float).reshape(-1)),
         steps=steps,
         record_every=stride,
         gtol=gtol,
+        track=tuple(m.name for m in measures),
+        top_k=top_k,
     )
     work = {"steps": int(taken), "gradients": int(taken) + (0 if code == 0 else 1), "hessians": int(nr + navg)}
+    if measures:  # the measures' own kernel calls: one gradient per tracked record, a Hessian where needed
+        work["gradients"] += int(keep.sum())
+        work["hessians"] += n_hess
     return RunResult(
         config,
         status,
@@ -378,4 +575,6 @@ def run(
         work,
         message,
         seconds,
+        series=series,
+        measures={m.name: m for m in measures},
     )
