@@ -169,8 +169,26 @@ def execute(args: argparse.Namespace) -> int:
     vals = parse_assignments(args.verify) if args.verify else None
     shown = ",".join(f"{k}={v:g}" for k, v in (values or {}).items())
     what = f"the threshold of {args.optimizer or 'the rule'}" + (f" at {shown}" if shown else "")
-    with numeric_errors(what):
-        res = thresholds(target, values=values, preconditioned=args.preconditioned)
+    try:
+        with numeric_errors(what):
+            res = thresholds(target, values=values, preconditioned=args.preconditioned)
+    except EosInputError as refused:
+        from eostheory.geometry import generalized_threshold
+
+        gen = generalized_threshold(args.optimizer) if args.optimizer else None
+        if gen is None:
+            raise
+        # a steepest-descent method: not linear on a quadratic, its threshold is on the generalized sharpness
+        payload = {"optimizer": args.optimizer, "linear": False, "refusal": str(refused), "generalized": gen}
+        if args.json:
+            emit_json(payload)
+        else:
+            kind = "normalized steepest descent" if gen["normalized"] else "steepest descent"
+            print(f"{args.optimizer}: no linear-stability threshold ({refused})")
+            print(f"it is {kind} in the {gen['norm']} norm; its threshold is on the generalized sharpness:")
+            print(f"  {gen['statement']}")
+        _write(args, payload)
+        return 0
     if vals is not None:
         _check_verify_names(res, vals)
     payload: dict[str, Any] = res.as_dict()
