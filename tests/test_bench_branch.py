@@ -18,14 +18,6 @@ from eostheory.optimizers import get_optimizer  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 BASE = dict(
     model="mlp",
     data="gaussian-mixture",
@@ -194,3 +186,104 @@ def test_a_resumed_branch_keeps_its_origin(tmp_path):
     cfg = json.loads((b.out / "config.json").read_text())
     assert cfg["branch"] == {"from": str(tmp_path / "run"), "step": 5, "name": "x"}
     assert cfg["steps"] == 15 and cfg["hyperparameters"]["eta"] == 0.1
+
+
+# ---------------------------------------------------------------- branches at an earlier step
+
+
+@pytest.fixture(scope="module")
+def whole_sgd():
+    """The uninterrupted 20-step momentum-SGD run (batch order, estimator RNG and a momentum buffer)."""
+    return run(20, **CASES["sgd-heavy-ball"])
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """The first 15 steps of that run, saved twice: with no checkpoint kept, and keeping every 5th."""
+    root = tmp_path_factory.mktemp("sources")
+    run(15, out=root / "plain", **CASES["sgd-heavy-ball"])
+    run(15, out=root / "kept", checkpoint_every=5, **CASES["sgd-heavy-ball"])
+    return root
+
+
+@pytest.mark.parametrize(
+    "source,at,replayed_from",
+    [
+        ("plain", 7, 0),  # nothing kept: replayed from the start (a fork between two records), on the command line
+        pytest.param("kept", 7, 5, marks=pytest.mark.slow),  # replayed from the checkpoint kept at step 5
+        ("kept", 10, None),  # the checkpoint kept at step 10 itself: no replay
+    ],
+)
+def test_an_unchanged_branch_at_an_earlier_step_is_the_uninterrupted_run(
+    tmp_path, capsys, whole_sgd, sources, source, at, replayed_from
+):
+    src = sources / source
+    kept = sorted(p.name for p in (src / "checkpoints").glob("*.pt"))
+    assert kept == ([f"step_{s:09d}.pt" for s in (0, 5, 10, 15)] if source == "kept" else [])
+    if source == "plain":
+        argv = ["train", "--from", str(src), "--step", str(at), "--branch", "same", "--steps", str(20 - at)]
+        assert main([*argv, "--out", str(tmp_path / "same"), "--device", "cpu", "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["series"]["loss"] == whole_sgd.series["loss"]
+        b = et.resume(tmp_path / "same")  # the completed branch, read back (nothing left to compute)
+    else:
+        b = et.branch(src, {"same": {}}, steps=20 - at, step=at, out=tmp_path)["same"]
+    assert b.steps_done == 20 and b.status == "completed"
+    same_run(b, whole_sgd)  # bit for bit: parameters, every step loss, every record
+    origin = json.loads((b.out / "config.json").read_text())["branch"]
+    expected = {"from": str(src), "step": at, "name": "same"}
+    if replayed_from is not None:
+        expected.update(replayed_from=replayed_from, replay_exact=True)
+    assert origin == expected
+
+
+def test_a_changed_branch_at_an_earlier_step(tmp_path, whole_sgd, sources):
+    src = sources / "plain"
+    slow = et.branch(src, {"slow": {"eta": 0.01, "track": "grad-norm"}}, steps=5, step=7, out=tmp_path)["slow"]
+    assert np.array_equal(slow.step_loss[:8], whole_sgd.step_loss[:8])  # the step from 7 is the first changed one
+    assert not np.array_equal(slow.step_loss[8:], whole_sgd.step_loss[8:12])
+    assert slow.series["step"] == [0, 5, 10, 12] and slow.config.hyperparameters["eta"] == 0.01
+    assert slow.series["loss"][:2] == whole_sgd.series["loss"][:2]  # records 0 and 5 are the source's
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--from", "{run}", "--step", "16", "--branch", "x", "--steps", "3"], "its last checkpoint is at step 15"),
+        (["--from", "{br}", "--step", "2", "--branch", "x", "--steps", "3"], "itself a branch forked at step 15"),
+        (["--step", "2", "--branch", "x", "--steps", "3"], "give --from RUN_DIR"),
+        (["--from", "{run}", "--step", "-1", "--branch", "x", "--steps", "3"], "--step"),
+    ],
+)
+def test_cli_unreachable_fork_steps_are_one_line(tmp_path, capsys, sources, argv, match):
+    src = sources / "plain"
+    if not (src / "branches" / "b").exists():
+        et.branch(src, {"b": {"track": ""}}, steps=1)
+    argv = [a.format(run=src, br=src / "branches" / "b") for a in argv]
+    assert main(["train", *argv, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err, err
+
+
+def test_a_changed_kept_checkpoint_is_refused(tmp_path, sources):
+    import shutil
+
+    src = tmp_path / "kept"
+    shutil.copytree(sources / "kept", src)
+    f = src / "checkpoints" / f"step_{10:09d}.pt"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 1  # one flipped bit
+    f.write_bytes(bytes(data))
+    with pytest.raises(EosInputError, match="does not match its recorded SHA-256"):
+        et.branch(src, {"x": {}}, steps=2, step=10)
+    assert not (src / "branches" / "x").exists()  # nothing left behind
+
+
+@pytest.mark.slow
+def test_a_branch_of_a_branch_after_its_fork_replays_from_the_fork(tmp_path, sources, whole_sgd):
+    b = et.branch(sources / "plain", {"b": {}}, steps=5, out=tmp_path)["b"]  # steps 15 -> 20
+    assert sorted(p.name for p in (b.out / "checkpoints").glob("*.pt")) == [f"step_{15:09d}.pt"]  # the fork, kept
+    c = et.branch(b.out, {"c": {}}, steps=3, step=17, out=tmp_path)["c"]
+    same_run(c, whole_sgd)
+    origin = json.loads((c.out / "config.json").read_text())["branch"]
+    assert origin["replayed_from"] == 15 and origin["replay_exact"] is True

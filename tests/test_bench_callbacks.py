@@ -31,14 +31,6 @@ def data():
     return et.digits(n=60)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_callback_sees_the_measure_state_and_changes_nothing(data):
     seen = []
 

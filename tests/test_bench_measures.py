@@ -27,14 +27,6 @@ def param_norm(state):
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def clean_registry():
     before = dict(et.MEASURES)

@@ -19,14 +19,6 @@ pytestmark = pytest.mark.torch
 NESTEROV = "v = beta*v + g; w = w - eta*(g + beta*v)"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def problem():
     data = et.gaussian_mixture(24, dim=4, classes=3, seed=1)
     return data, et.build_model("mlp", data, widths=(7,), seed=3)

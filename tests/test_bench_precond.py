@@ -19,14 +19,6 @@ ADAM = {"optimizer": "adam", "eta": 1e-3, "hyperparameters": {"beta1": 0.9, "bet
 RMSPROP = {"optimizer": "rmsprop", "eta": 1e-3, "hyperparameters": {"alpha": 0.99, "eps": 1e-8}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data():
     return et.digits(n=40)

@@ -17,15 +17,6 @@ from eostheory._errors import EosInputError  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and a shared machine punishes oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # Test cases as data: (id, model builder, data builder).  Small enough for a dense Hessian.
 CASES = [
     ("mlp-tanh", dict(model="mlp", widths=(5, 4), activation="tanh"), dict(name="gaussian-mixture", n=12, dim=3)),

@@ -23,14 +23,6 @@ from eostheory.symbolic import UpdateRule  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def small_objective(dtype="float64"):
     data = et.gaussian_mixture(16, dim=4, classes=3, seed=0)
     model = et.build_model("mlp", data, widths=(6,), seed=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,80 @@ from eostheory.analysis.plots import _pyplot
 __all__ = ["plot_sharpness_runs", "plot_training"]
 
 
-#: Record keys that are bookkeeping, never plotted as a measure of their own.
-_BOOKKEEPING = ("step", "time", "eig_hvps", "eig_converged", "precond_hvps", "precond_converged")
+#: Record keys that are bookkeeping, never plotted as a measure of their own (``eta`` and the
+#: thresholds at each record are drawn as threshold lines).
+_BOOKKEEPING = (
+    "step",
+    "time",
+    "eig_hvps",
+    "eig_converged",
+    "precond_hvps",
+    "precond_converged",
+    "eta",
+    "threshold",
+    "threshold_small_batch",
+)
+
+#: A threshold line: (kind, values at each record, value at the base rate); kind
+#: ``"full-batch"`` (the optimizer's stability threshold), ``"small-batch"`` (SGD's small-batch
+#: plateau) or ``"line"`` (another).
+Line = tuple[str, np.ndarray, float]
+
+
+def _threshold_lines(result: Any, m: Any, hyper: dict[str, Any]) -> list[Line]:
+    """The threshold lines of measure ``m`` at every record, following the learning-rate schedule.
+
+    With a constant rate each line is flat at ``m.threshold_values(hyperparameters, threshold)``;
+    with a schedule each record's value uses that record's ``eta`` and ``threshold``.
+    """
+    s = result.series
+    n = len(s.get("step", []))
+    etas = s.get("eta")
+    varying = etas is not None and len({e for e in etas if e is not None}) > 1
+    per_th = s.get("threshold") or [result.threshold] * n
+    out: list[Line] = []
+    for th in m.thresholds:
+        kind = "full-batch" if th == "stability" else "line"
+        one = dataclasses.replace(m, thresholds=(th,))
+        base = one.threshold_values(hyper, result.threshold)
+        if not varying:
+            if base:
+                out.append((kind, np.full(n, base[0]), base[0]))
+            continue
+        arr = np.full(n, np.nan)
+        for i, (e, t) in enumerate(zip(etas, per_th, strict=False)):
+            vals = one.threshold_values({**hyper, "eta": e}, t) if e is not None else []
+            if vals:
+                arr[i] = vals[0]
+        if np.isfinite(arr).any():
+            out.append((kind, arr, base[0] if base else float("nan")))
+    if any(th == "stability" for th in m.thresholds):  # SGD: the small-batch plateau beside the full-batch one
+        small = s.get("threshold_small_batch")
+        at_base = (getattr(result, "thresholds", None) or {}).get("small-batch")
+        if small is not None and any(v is not None for v in small):
+            arr = _floats(small)
+            out.append(("small-batch", arr, at_base if at_base is not None else float(arr[np.isfinite(arr)][0])))
+        elif at_base is not None:
+            out.append(("small-batch", np.full(n, at_base), at_base))
+    return out
+
+
+def _add_lines(ths: list[Line], new: list[Line]) -> None:
+    for kind, arr, base in new:
+        if not any(k == kind and np.array_equal(a, arr, equal_nan=True) for k, a, _ in ths):
+            ths.append((kind, arr, base))
 
 
 def _panels(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], list[float]]]:
+    """The panels below the loss: ``(panel, y label, [(series key, label, is_list)], threshold values)``.
+
+    The threshold values are at the base rate ``eta`` (with a schedule the plot draws them
+    following the rate: see :func:`_layout`).
+    """
+    return [(name, yl, lines, [b for _, _, b in ths if np.isfinite(b)]) for name, yl, lines, ths in _layout(result)]
+
+
+def _layout(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], list[Line]]]:
     """The panels below the loss: ``(panel, y label, [(series key, label, is_list)], threshold lines)``.
 
     Measures come from ``result.measures`` (or the registry, by the names in
@@ -32,7 +102,7 @@ def _panels(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], li
         except ImportError:  # pragma: no cover - torch missing: plot the series by key
             measures = {}
     hyper = getattr(result.config, "hyperparameters", {}) or {}
-    panels: dict[str, tuple[str, list[tuple[str, str, bool]], list[float]]] = {}
+    panels: dict[str, tuple[str, list[tuple[str, str, bool]], list[Line]]] = {}
     claimed = set(_BOOKKEEPING) | {"loss"}
     for m in measures.values():
         if m.name == "loss":
@@ -53,15 +123,17 @@ def _panels(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], li
             claimed.add(k)
             is_list = any(isinstance(v, list) for v in s[k])
             lines.append((k, m.plot_label, is_list))
-        for v in m.threshold_values(hyper, result.threshold):
-            if v not in ths:
-                ths.append(v)
+        _add_lines(ths, _threshold_lines(result, m, hyper))
     if "sharpness" in s and "sharpness" not in claimed:  # the shared eigen-solve records it for any eigen measure
         claimed.add("sharpness")
         _, lines, ths = panels.setdefault("curvature", ("curvature", [], []))
         lines.insert(0, ("sharpness", "sharpness $\\lambda_{max}$", False))
-        if result.threshold is not None and result.threshold not in ths:
-            ths.append(result.threshold)
+        try:
+            from eostheory.torch._measures import MEASURES
+
+            _add_lines(ths, _threshold_lines(result, MEASURES["sharpness"], hyper))
+        except ImportError:  # pragma: no cover - torch missing
+            pass
     for k, vals in s.items():  # series that no measure claims (e.g. from a run directory)
         if k in claimed or k.endswith("_se") or not any(isinstance(v, int | float | list) for v in vals):
             continue
@@ -79,7 +151,9 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     panel per plot panel of the tracked measures (see :class:`~eostheory.torch.Measure`):
     accuracy, then curvature (sharpness, further top eigenvalues as thin lines, Batch
     Sharpness, GNI, directional smoothness) with each measure's threshold lines dashed
-    (the optimizer's stability threshold, ``2/η`` for GD), then every other measure
+    (the optimizer's stability threshold, ``2/η`` for GD, in black; for SGD with momentum
+    also the small-batch plateau ``2(1−β)/η``, in red; under a learning-rate schedule each
+    line follows the rate eta_t, record by record), then every other measure
     (built-in or registered by the user) in a panel of its own, a list-valued one as one
     line per entry.  A run that diverged has a red dotted line at the step where a
     non-finite value appeared (missing values, ``None`` in the series, are gaps).
@@ -95,7 +169,7 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     plt = _pyplot()
     s = result.series
     step = np.asarray(s.get("step", []), dtype=float)
-    panels = _panels(result)
+    panels = _layout(result)
     nrows = 1 + len(panels)
     fig, axes = plt.subplots(nrows, 1, figsize=(7, 2.6 * nrows + 0.6), sharex=True, squeeze=False)
     axes = axes[:, 0]
@@ -136,9 +210,14 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
                     )
             else:
                 ax.plot(step, _floats(s[key]), lw=1.2, color=color, label=label)
-        for th in ths:
-            is_stab = result.threshold is not None and th == result.threshold
-            ax.axhline(th, ls="--", color="k" if is_stab else "0.5", lw=1, label=f"threshold {th:.4g}")
+        for kind, arr, _base in ths:
+            color = {"full-batch": "k", "small-batch": "C3"}.get(kind, "0.5")
+            name = {"full-batch": "threshold", "small-batch": "small-batch plateau"}.get(kind, "threshold")
+            fin = arr[np.isfinite(arr)]
+            if fin.size and np.all(fin == fin[0]):
+                ax.axhline(fin[0], ls="--", color=color, lw=1, label=f"{name} {fin[0]:.4g}")
+            elif fin.size:  # a schedule: the threshold follows eta_t (a record's rate holds until the next record)
+                ax.step(step, arr, where="post", ls="--", color=color, lw=1, label=f"{name} (at $\\eta_t$)")
         ax.set_ylabel(ylabel)
         if len(lines) > 1 or ths or any(il for _, _, il in lines):
             ax.legend(loc="best", fontsize=8)

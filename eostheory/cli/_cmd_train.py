@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from eostheory._errors import EosInputError
-from eostheory.cli._common import add_output_args, emit_json, int_option, validate_out_dir
+from eostheory.cli._common import add_output_args, emit_json, int_option, parse_hp, validate_out_dir
 
 NAME = "train"
 HELP = "train a network in PyTorch with GD, momentum or SGD and track its sharpness (needs the torch extra)"
@@ -20,7 +20,12 @@ DESCRIPTION = (
     "record and training.png; an interrupted run continues with --out DIR --resume, which continues the "
     "saved configuration (only --steps, to raise the total, and --device may change; any other option "
     "given must match it); --from RUN_DIR --branch NAME --set eta=… --steps K forks a saved run's full state into "
-    "a new run directory with changed hyperparameters. --optimizer takes any built-in rule (gd, heavy-ball, "
+    "a new run directory with changed hyperparameters (--step N: at an earlier step, from a checkpoint kept by "
+    "--checkpoint-every or by a deterministic replay). --schedule sets a learning-rate schedule (cosine, warmup, "
+    "step) and --weight-decay a coupled (or --decoupled) weight decay (with a schedule the records hold eta "
+    "and the thresholds at each record's rate); for SGD with momentum the small-batch plateau 2(1-beta)/eta "
+    "beside 2(1+beta)/eta. "
+    "--optimizer takes any built-in rule (gd, heavy-ball, "
     "nesterov, rmsprop, adam, …) and --update any rule written out, with --hp for its hyperparameters. "
     "--plugin FILE.py runs a Python file of your own first (e.g. one that registers "
     "measures for --track). A loss, gradient or Hessian product that turns NaN or infinite ends the run "
@@ -58,12 +63,18 @@ DENSE_LIMIT = 2000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from eostheory.geometry import STEEPEST_NAMES
     from eostheory.optimizers import OPTIMIZERS
 
     g = p.add_argument_group("model and data")
     g.add_argument("--model", choices=["mlp", "cnn", "linear"], help="model (default mlp)")
     g.add_argument("--widths", help="hidden widths (MLP) or conv channels (CNN); default 64,64,64")
-    g.add_argument("--activation", choices=["tanh", "relu", "elu", "softplus", "gelu"], help="default tanh")
+    g.add_argument(
+        "--activation",
+        metavar="NAME",
+        help="tanh (default), sigmoid, silu (swish), gelu, softplus, mish, identity, elu, relu, leaky-relu, … "
+        "(eostheory.torch.ACTIVATIONS, case-insensitive); elu is only C¹ and relu-like ones C⁰: no flows",
+    )
     g.add_argument(
         "--data",
         metavar="NAME|PATH.npz",
@@ -77,9 +88,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K=V,…",
         help="more data-set options, e.g. dim=8,classes=3 (an unknown option is an error that lists the known ones)",
     )
-    g.add_argument("--loss", choices=["mse", "ce"], help="mse (½‖f−y‖², default) or ce")
+    g.add_argument(
+        "--loss",
+        choices=["mse", "mse-mean", "ce"],
+        help="mse: ½‖f−y‖² summed over outputs, mean over examples (default); mse-mean: (f−y)² averaged over "
+        "examples and outputs (its Hessian is 2/k times mse's for k outputs); ce: cross-entropy",
+    )
     o = p.add_argument_group("optimizer")
-    o.add_argument("--optimizer", choices=list(OPTIMIZERS), help="update rule (default gd)")
+    o.add_argument(
+        "--optimizer",
+        choices=[*OPTIMIZERS, *STEEPEST_NAMES],
+        metavar="NAME",
+        help="update rule (" + ", ".join(OPTIMIZERS) + "), or steepest descent under a norm: steepest:NORM, "
+        "normalized:NORM, steepest-momentum:NORM, normalized-momentum:NORM, muon (NORM: l2, linf, l1, block, "
+        "spectral); default gd",
+    )
     o.add_argument("--eta", default=None, help="learning rate > 0 (required for a new run)")
     o.add_argument(
         "--update",
@@ -98,6 +121,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     o.add_argument(
         "--steps", default=None, help="number of steps > 0 (required for a new run; on --resume, the new total)"
+    )
+    o.add_argument(
+        "--schedule",
+        default=None,
+        metavar="SPEC",
+        help="learning-rate schedule eta_t = eta*f(t): constant (default), warmup:steps=W, "
+        "cosine[:warmup=W,final=F,steps=T] (T default --steps), step:every=K,factor=G",
+    )
+    o.add_argument(
+        "--weight-decay",
+        default=None,
+        metavar="LAMBDA",
+        help="weight decay >= 0, coupled (added to the gradient, as torch.optim.SGD/Adam weight_decay); default 0",
+    )
+    o.add_argument(
+        "--decoupled",
+        action="store_true",
+        default=None,
+        help="apply --weight-decay decoupled, w <- w - eta_t*lambda*w after the step (AdamW style)",
     )
     o.add_argument("--batch-size", default=None, help="SGD batch size (default: full batch)")
     o.add_argument("--seed", help="seed of the model, batches and estimators (default 0)")
@@ -138,6 +180,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue the run in --out DIR from its checkpoint, with its saved configuration",
     )
+    r.add_argument(
+        "--checkpoint-every",
+        default=None,
+        metavar="K",
+        help="keep the checkpoint of every K steps in --out DIR/checkpoints (a multiple of --track-every), so "
+        "that --from DIR --step N forks there without replaying",
+    )
     b = p.add_argument_group("branches")
     b.add_argument(
         "--from",
@@ -153,7 +202,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--set",
         dest="set_",
         metavar="K=V,…",
-        help="what the branch changes: hyperparameters (eta=0.05,beta=0.5,…); --track and --track-every may change too",
+        help="what the branch changes: hyperparameters (eta=0.05,beta=0.5,…) and weight_decay; --track, "
+        "--track-every, --schedule, --decoupled and --checkpoint-every may change too",
+    )
+    b.add_argument(
+        "--step",
+        default=None,
+        metavar="N",
+        help="fork at step N instead of the last checkpoint: from the checkpoint kept there (--checkpoint-every), "
+        "or by replaying the saved run from the nearest kept one (bit for bit on the CPU)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_output_args(p)
@@ -245,6 +302,9 @@ def _train_kwargs(args: argparse.Namespace, *, given_only: bool) -> dict[str, An
         "eig_tol": lambda v: positive_float("--eig-tol", v),
         "bs_batch_size": lambda v: int_option("--bs-batch-size", v),
         "bs_rse": lambda v: positive_float("--bs-rse", v),
+        "schedule": str,
+        "weight_decay": lambda v: finite_float("--weight-decay", v),
+        "checkpoint_every": lambda v: int_option("--checkpoint-every", v),
     }
     for name, conv in simple.items():
         if want(name) and _opt(args, name) is not None:
@@ -266,7 +326,9 @@ def _train_kwargs(args: argparse.Namespace, *, given_only: bool) -> dict[str, An
             raise EosInputError("give either --optimizer or --update lines, not both")
         kw["update"] = "; ".join(args.update)
         kw["optimizer"] = "custom" if given_only else "gd"
-    hp = _parse_hp(args.hp)
+    if args.decoupled:
+        kw["decoupled"] = True
+    hp = parse_hp(args.hp)
     if "eta" in hp:
         raise EosInputError("--hp: give the learning rate with --eta")
     if "beta" in hp:
@@ -276,25 +338,6 @@ def _train_kwargs(args: argparse.Namespace, *, given_only: bool) -> dict[str, An
     if hp:
         kw["hyperparameters"] = hp
     return kw
-
-
-def _parse_hp(text: str | None) -> dict[str, float]:
-    """Parse ``--hp "beta1=0.9,eps=1e-8"`` into finite floats."""
-    from eostheory._validate import finite_float
-
-    out: dict[str, float] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise EosInputError(f"--hp expects NAME=VALUE pairs separated by commas, got {part.strip()!r}")
-        k, v = (x.strip() for x in part.split("=", 1))
-        if not k.isidentifier():
-            raise EosInputError(f"--hp: {k!r} is not a hyperparameter name")
-        if k in out:
-            raise EosInputError(f"--hp gives {k} twice")
-        out[k] = finite_float(f"--hp {k}", v)
-    return out
 
 
 def _run_plugin(path: str) -> None:
@@ -347,15 +390,36 @@ def _branch(args: argparse.Namespace, progress: bool) -> Any:
         k, v = (x.strip() for x in part.split("=", 1))
         if not k.isidentifier():
             raise EosInputError(f"--set: {k!r} is not a hyperparameter name")
+        if k in ("schedule", "decoupled", "checkpoint_every"):
+            raise EosInputError(f"--set {k}: give the branch's {k} with --{k.replace('_', '-')}")
+        if k in overrides:
+            raise EosInputError(f"--set gives {k} twice")
         overrides[k] = finite_float(f"--set {k}", v)
+    if args.weight_decay is not None:
+        if "weight_decay" in overrides:
+            raise EosInputError("--set weight_decay=… repeats --weight-decay: give it once")
+        overrides["weight_decay"] = finite_float("--weight-decay", args.weight_decay)
     if args.track is not None:
         overrides["track"] = args.track
     if args.track_every is not None:
         overrides["track_every"] = int_option("--track-every", args.track_every)
+    if args.schedule is not None:
+        overrides["schedule"] = args.schedule
+    if args.decoupled:
+        overrides["decoupled"] = True
+    if args.checkpoint_every is not None:
+        overrides["checkpoint_every"] = int_option("--checkpoint-every", args.checkpoint_every)
     steps = int_option("--steps", args.steps)
+    at = None if args.step is None else int_option("--step", args.step, minimum=0)
     paths = {args.branch: validate_out_dir(args.out)} if args.out else None
     res = et.branch(
-        args.from_, {args.branch: overrides}, steps=steps, progress=progress, device=_opt(args, "device"), paths=paths
+        args.from_,
+        {args.branch: overrides},
+        steps=steps,
+        step=at,
+        progress=progress,
+        device=_opt(args, "device"),
+        paths=paths,
     )
     return res[args.branch]
 
@@ -370,15 +434,16 @@ def execute(args: argparse.Namespace) -> int:
         import torch
     except ImportError:
         raise EosInputError(_MISSING) from None
-    torch.set_num_threads(threads)
     import eostheory.torch as et
+
+    torch.set_num_threads(threads)  # after the import, whose own default (one thread) it overrides
 
     for plugin in args.plugin or ():
         _run_plugin(plugin)
 
     progress = not args.no_progress and sys.stderr.isatty()
-    if args.from_ is None and (args.branch is not None or args.set_ is not None):
-        raise EosInputError("--branch and --set fork a saved run: give --from RUN_DIR")
+    if args.from_ is None and (args.branch is not None or args.set_ is not None or args.step is not None):
+        raise EosInputError("--branch, --set and --step fork a saved run: give --from RUN_DIR")
     if args.from_ is not None:
         result = _branch(args, progress)
     elif args.resume and (out / "config.json").exists():
@@ -411,10 +476,22 @@ def execute(args: argparse.Namespace) -> int:
     print(f"optimizer  {cfg.optimizer}: {'; '.join(cfg.update)}  {cfg.hyperparameters}")
     batch = "full batch" if cfg.batch_size is None else f"batch size {cfg.batch_size}"
     print(f"           {batch}, loss {cfg.loss}, {cfg.device}, {cfg.dtype}")
-    if result.threshold is not None:
+    if cfg.schedule != "constant" or cfg.weight_decay:
+        wd = f"weight decay {cfg.weight_decay:g}" + (" (decoupled)" if cfg.decoupled else " (coupled)")
+        print(f"           schedule {cfg.schedule}" + (f", {wd}" if cfg.weight_decay else ""))
+    ths = result.thresholds
+    if ths:
+        at = " at the base eta" if cfg.schedule != "constant" else ""
+        text = f"{ths['full-batch']:.6g} (linear stability of {cfg.optimizer})" if "full-batch" in ths else ""
+        if "small-batch" in ths:
+            text += ("; " if text else "") + f"small-batch plateau {ths['small-batch']:.6g} (SGD)"
+        print(f"threshold  {text}{at}")
+    elif result.threshold is not None:
         print(f"threshold  {result.threshold:.6g} (linear stability of {cfg.optimizer})")
     elif result.extra.get("threshold_note"):
-        print(f"threshold  none: {result.extra['threshold_note']}")
+        note = result.extra["threshold_note"]
+        generalized = "generalized sharpness" in note  # steepest descent under a norm: a threshold, not a refusal
+        print(f"threshold  {note}" if generalized else f"threshold  none: {note}")
     print(f"status     {result.status}: {result.message}")
     fin = result.final()
     keys = dict.fromkeys(["loss", "accuracy", "sharpness", *(m.key for m in result.measures.values())])

@@ -132,6 +132,33 @@ def _short(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: the title of a generated flow module: ``"central flow functions central1_core, ..."``
+_FLOW_TITLE = re.compile(r"(?P<kind>[\w-]+) flow functions .*")
+#: the parameter line a generated potential module starts with: ``# params = ['x', 'y']``
+_PARAMS_LINE = re.compile(r"# params = \[(?P<names>[^\]]*)\]")
+
+
+def _model_text(mod: Any) -> str | None:
+    """``L(x, y) = <formula>`` (or the toy's name) for a generated potential module, from its header."""
+    title = getattr(mod, "TITLE", None)
+    if not isinstance(title, str):
+        return None
+    text = title.removeprefix("potential ").strip()
+    if not text.startswith("L = "):
+        return text
+    names: list[str] = []
+    try:
+        with open(mod.__file__, encoding="utf-8") as f:
+            for _ in range(8):  # the header is the module's first lines
+                m = _PARAMS_LINE.fullmatch(f.readline().strip())
+                if m:
+                    names = re.findall(r"'([^']*)'", m.group("names"))
+                    break
+    except (OSError, TypeError, AttributeError):
+        pass
+    return f"L({', '.join(names)}) = {text[4:]}" if names else text
+
+
 def kernel_label(dispatcher: Any) -> str | None:
     """What a compiled function is, for notices and errors.
 
@@ -139,21 +166,30 @@ def kernel_label(dispatcher: Any) -> str | None:
         dispatcher: a numba dispatcher.
 
     Returns:
-        ``<module title> (<function>)``, with `` on <potential title>`` for a run or flow
-        module, for a kernel of eostheory; ``None`` for anyone else's function.
+        For a kernel of eostheory: ``<flow> flow for L(x, y) = <formula> (<function>)`` (or
+        ``for <toy name>``) for a flow module, ``<module title> (<function>) on <potential
+        title>`` for a run module, ``<module title> (<function>)`` otherwise; ``None`` for
+        anyone else's function.
     """
     func = getattr(dispatcher, "py_func", None)
     modname = getattr(func, "__module__", "") or ""
     if not (_GENERATED.fullmatch(modname) or modname.startswith("eostheory.")):
         return None
     mod = sys.modules.get(modname)
-    label = f"{getattr(mod, 'TITLE', modname)} ({getattr(func, '__name__', '?')})"
+    title = str(getattr(mod, "TITLE", modname))
+    fname = getattr(func, "__name__", "?")
     # a run or flow module imports the potential's kernels: name the potential too
     kernels = getattr(getattr(getattr(mod, "loss", None), "py_func", None), "__module__", None)
-    if kernels and kernels != modname:
-        title = getattr(sys.modules.get(kernels), "TITLE", None)
-        if title:
-            label += f" on {title}"
+    pot = sys.modules.get(kernels) if kernels and kernels != modname else None
+    flow = _FLOW_TITLE.fullmatch(title)
+    if flow is not None:  # the list of spliced functions says nothing to a user
+        model = _model_text(pot) if pot is not None else None
+        what = _short(model, 80) if model else "a potential"
+        return _short(f"{flow.group('kind')} flow for {what} ({fname})", 110)
+    label = f"{title} ({fname})"
+    pot_title = getattr(pot, "TITLE", None)
+    if pot_title:
+        label += f" on {pot_title}"
     return _short(label)
 
 

@@ -772,6 +772,21 @@ _FIELDS = {
 # --------------------------------------------------------------------------------------
 
 
+def _bar(progress: bool, total: float, desc: str, initial: float = 0.0) -> Any:
+    """A tqdm bar over ``total`` GD steps of time from ``initial``, or ``None`` (off, or tqdm missing)."""
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with the torch extra
+        return None
+    return tqdm(total=float(total), initial=float(initial), desc=desc, unit="step", leave=True, bar_format=_BAR_FORMAT)
+
+
+#: like tqdm's default, with the float time shown to one decimal
+_BAR_FORMAT = "{l_bar}{bar}| {n:.1f}/{total:.1f} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+
+
 def solve_torch_flow(
     objective: Objective,
     flow: str,
@@ -788,6 +803,7 @@ def solve_torch_flow(
     cost: CostModel | None = None,
     keep_state: bool = False,
     maxabs: float = 1e150,
+    progress: bool = False,
 ) -> TorchFlowResult:
     r"""Solve a flow on a torch objective from GD's starting point, matrix-free.
 
@@ -823,6 +839,9 @@ def solve_torch_flow(
             :func:`measure_costs`).
         keep_state: also return every recorded state (``n x records`` floats).
         maxabs: a state entry beyond this counts as divergence.
+        progress: show a tqdm bar of the time integrated (in GD steps) with the current
+            sharpness, as :func:`~eostheory.torch.train` does (off by default; the command
+            line turns it on at a terminal).
 
     Returns:
         A :class:`TorchFlowResult`; ``status`` is ``completed``, ``stopped`` (stable flow
@@ -927,42 +946,53 @@ def solve_torch_flow(
         record(0.0, y)
     i_step = 0
     nsteps = 0
-    while t < t_end - 1e-12 * max(1.0, t_end):
-        if fld.flag:
-            status, message = "undefined", f"the {fl.name} flow is undefined at t = {t + off:g}: {fld.flag}"
-            break
-        t_new = (i_step + 1) * dt
-        if t_new > t_end - 1e-12 * max(1.0, t_end):
-            t_new = t_end
-        h = t_new - t
-        if custom_step is not None:
-            y_new = custom_step(y, h, method, f, f0)
-        elif method == "euler":
-            y_new = y + h * f0
-        else:
-            k2 = f(y + 0.5 * h * f0)
-            k3 = f(y + 0.5 * h * k2)
-            k4 = f(y + h * k3)
-            y_new = y + h * (f0 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0
-        if not bool(torch.all(torch.isfinite(y_new))) or float(y_new.abs().max()) > maxabs:
-            status, message = "diverged", f"the state left the finite range after t = {t + off:g}"
-            break
-        y, t = y_new, t_new
-        i_step += 1
-        nsteps += 1
-        f0 = f(y)
-        if not bool(torch.all(torch.isfinite(f0))):
-            status, message = "diverged", f"the vector field is not finite at t = {t + off:g}"
-            break
-        if fl.stop_on_enter:
-            S = eig.top(fld.center(y))
-            if S - 2.0 / eta >= 0.0:
-                events.append((t + off, "enter"))
-                record(t, y)
-                status, message = "stopped", f"the sharpness reached 2/eta at t = {t + off:g} (within one step dt)"
+    bar = _bar(progress, steps_f, f"{fl.name} flow eta={eta:g}", initial=off)
+    if bar is not None and records:
+        bar.set_postfix(S=f"{records[-1][1][2]:.4g}", refresh=False)
+    try:
+        while t < t_end - 1e-12 * max(1.0, t_end):
+            if fld.flag:
+                status, message = "undefined", f"the {fl.name} flow is undefined at t = {t + off:g}: {fld.flag}"
                 break
-        if on_grid(t) or t >= t_end - 1e-12 * max(1.0, t_end):
-            record(t, y)
+            t_new = (i_step + 1) * dt
+            if t_new > t_end - 1e-12 * max(1.0, t_end):
+                t_new = t_end
+            h = t_new - t
+            if custom_step is not None:
+                y_new = custom_step(y, h, method, f, f0)
+            elif method == "euler":
+                y_new = y + h * f0
+            else:
+                k2 = f(y + 0.5 * h * f0)
+                k3 = f(y + 0.5 * h * k2)
+                k4 = f(y + h * k3)
+                y_new = y + h * (f0 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0
+            if not bool(torch.all(torch.isfinite(y_new))) or float(y_new.abs().max()) > maxabs:
+                status, message = "diverged", f"the state left the finite range after t = {t + off:g}"
+                break
+            y, t = y_new, t_new
+            i_step += 1
+            nsteps += 1
+            if bar is not None:
+                bar.update(h)
+            f0 = f(y)
+            if not bool(torch.all(torch.isfinite(f0))):
+                status, message = "diverged", f"the vector field is not finite at t = {t + off:g}"
+                break
+            if fl.stop_on_enter:
+                S = eig.top(fld.center(y))
+                if S - 2.0 / eta >= 0.0:
+                    events.append((t + off, "enter"))
+                    record(t, y)
+                    status, message = "stopped", f"the sharpness reached 2/eta at t = {t + off:g} (within one step dt)"
+                    break
+            if on_grid(t) or t >= t_end - 1e-12 * max(1.0, t_end):
+                record(t, y)
+                if bar is not None:
+                    bar.set_postfix(S=f"{records[-1][1][2]:.4g}", refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
     if status == "completed" and fld.flag:
         status, message = "undefined", f"the {fl.name} flow is undefined at t = {t + off:g}: {fld.flag}"
     seconds = time.perf_counter() - t_start
@@ -1038,6 +1068,7 @@ def gd_midpoints(
     x0: Any = None,
     sharpness_every: int = 0,
     eig_method: str = "lanczos",
+    progress: bool = False,
 ) -> GDMidpoints:
     """Full-batch GD ``w <- w - eta grad L(w)`` for ``steps`` steps, every iterate kept.
 
@@ -1049,6 +1080,7 @@ def gd_midpoints(
         sharpness_every: also track the sharpness every this many steps (0: never; NaN
             where not tracked).
         eig_method: the eigensolver for the sharpness.
+        progress: show a tqdm bar (off by default).
 
     Raises:
         EosInputError: ``eta`` or ``steps`` not positive, or a non-finite loss (the record
@@ -1062,17 +1094,24 @@ def gd_midpoints(
     tracker = EigenTracker(1, method=eig_method) if sharpness_every else None
     ws, ls, ss = [], [], []
     t0 = time.perf_counter()
-    for t in range(steps + 1):
-        L, g = objective.value_and_grad(w)
-        if not bool(torch.isfinite(L)):
-            raise EosInputError(f"GD's loss is not finite at step {t} (eta = {eta:g} too large?)")
-        ws.append(w.detach().double().cpu().numpy())
-        ls.append(float(L))
-        s = math.nan
-        if tracker is not None and t % sharpness_every == 0:
-            s = tracker(objective.hessian(w)).top
-        ss.append(s)
-        w = w - eta * g
+    bar = _bar(progress, steps, f"gd eta={eta:g}")
+    try:
+        for t in range(steps + 1):
+            L, g = objective.value_and_grad(w)
+            if not bool(torch.isfinite(L)):
+                raise EosInputError(f"GD's loss is not finite at step {t} (eta = {eta:g} too large?)")
+            ws.append(w.detach().double().cpu().numpy())
+            ls.append(float(L))
+            s = math.nan
+            if tracker is not None and t % sharpness_every == 0:
+                s = tracker(objective.hessian(w)).top
+            ss.append(s)
+            w = w - eta * g
+            if bar is not None and t < steps:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     W = np.array(ws)
     loss = np.array(ls)
     mid = (W[:-2] + 2 * W[1:-1] + W[2:]) / 4

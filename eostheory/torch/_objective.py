@@ -28,6 +28,7 @@ from eostheory._errors import EosInputError
 from eostheory.torch._backend import require_torch, resolve_device, resolve_dtype
 
 __all__ = [
+    "LOSSES",
     "FunctionObjective",
     "HessianOperator",
     "NetworkObjective",
@@ -35,14 +36,43 @@ __all__ = [
     "ThirdDerivativeCheck",
     "Work",
     "mse_loss",
+    "mse_mean_loss",
 ]
 
 torch = require_torch()
 
 
 def mse_loss(output: Any, target: Any) -> Any:
-    r"""The MSE of the theory: :math:`\frac1N\sum_i \tfrac12\|f(x_i)-y_i\|^2` (sum over outputs, mean over examples)."""
+    r"""The MSE of the theory (``"mse"``): :math:`\frac1N\sum_i \tfrac12\|f(x_i)-y_i\|^2`.
+
+    Summed over the :math:`k` outputs, averaged over the :math:`N` examples; its Hessian is
+    :math:`\frac1N\sum_i J_i^\top J_i` plus the residual term, the convention of the theory
+    (a linear model's sharpness is the top eigenvalue of :math:`X^\top X/N`).
+    """
     return 0.5 * (output - target).pow(2).reshape(output.shape[0], -1).sum(dim=1).mean()
+
+
+def mse_mean_loss(output: Any, target: Any) -> Any:
+    r"""The MSE as most frameworks define it (``"mse-mean"``): :math:`\frac1{Nk}\sum_{i,j}(f_j(x_i)-y_{ij})^2`.
+
+    The mean over examples *and* outputs (``torch.nn.functional.mse_loss`` with
+    ``reduction="mean"``).  It equals :math:`\frac2k` times :func:`mse_loss`, so its
+    gradient, Hessian and sharpness are :math:`\frac2k` times those of ``"mse"``: the
+    same run reaches the edge :math:`2/\eta` at a step size :math:`k/2` times larger.
+    """
+    return (output - target).pow(2).mean()
+
+
+#: The named losses of :class:`NetworkObjective` (and ``train(loss=...)``, ``--loss``).
+LOSSES = ("mse", "mse-mean", "ce")
+_LOSS_ALIASES = {
+    "mse": "mse",
+    "mse-mean": "mse-mean",
+    "mse_mean": "mse-mean",
+    "ce": "ce",
+    "cross-entropy": "ce",
+    "cross_entropy": "ce",
+}
 
 
 def _cross_entropy(output: Any, labels: Any) -> Any:
@@ -198,7 +228,30 @@ class Objective:
             worst = max(worst, err)
         res = ThirdDerivativeCheck(worst, tol, worst <= tol, self.suspect_layers())
         self._third_check = res
+        self._warn_nonsmooth()
         return res
+
+    def _warn_nonsmooth(self) -> None:
+        """Warn (once per objective) when the model has activations without a third derivative."""
+        model = getattr(self, "model", None)
+        if model is None or getattr(self, "_warned_nonsmooth", False):
+            return
+        from eostheory.torch._models import nonsmooth_modules
+
+        bad = nonsmooth_modules(model, order=3)
+        self._warned_nonsmooth = True
+        if bad:
+            import warnings
+
+            what = ", ".join(
+                f"{name} (C{'⁰' if k == 0 else '¹' if k == 1 else '²'}) at {path}" for path, name, k in bad[:3]
+            )
+            warnings.warn(
+                f"third derivatives of this model are not defined everywhere: {what}; the central flow's "
+                "sharpness gradient ∇S = ∇³L[u, u] assumes a C³ activation such as tanh, silu or gelu",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
 class HessianOperator:
@@ -378,8 +431,11 @@ class NetworkObjective(Objective):
         model: any :class:`torch.nn.Module` with at least one trainable parameter; it is
             moved to ``device``/``dtype`` (a copy is not made).
         data: a :class:`~eostheory.torch.Dataset`.
-        loss: ``"mse"`` (:func:`mse_loss`, one-hot targets), ``"ce"`` (cross-entropy on
-            labels) or a callable ``loss(output, y) -> 0-dim tensor`` (``y`` the targets).
+        loss: ``"mse"`` (:func:`mse_loss`: :math:`\tfrac12\|f-y\|^2` summed over outputs,
+            mean over examples; one-hot targets), ``"mse-mean"`` (:func:`mse_mean_loss`: mean of
+            :math:`(f-y)^2` over examples and outputs, :math:`2/k` times ``"mse"`` for
+            :math:`k` outputs), ``"ce"`` (cross-entropy on labels) or a callable
+            ``loss(output, y) -> 0-dim tensor`` (``y`` the targets).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ….
         dtype: ``"float32"`` or ``"float64"``.
 
@@ -413,10 +469,11 @@ class NetworkObjective(Objective):
         self.data = data
         self.n_examples = data.n
         self.x = data.x.to(device=self.device, dtype=self.dtype)
-        if loss == "mse":
-            self.loss_name, self._loss = "mse", mse_loss
+        name = _LOSS_ALIASES.get(loss.strip().lower()) if isinstance(loss, str) else None
+        if name in ("mse", "mse-mean"):
+            self.loss_name, self._loss = name, (mse_loss if name == "mse" else mse_mean_loss)
             self.target = data.y.to(device=self.device, dtype=self.dtype)
-        elif loss in ("ce", "cross-entropy", "cross_entropy"):
+        elif name == "ce":
             if data.labels is None:
                 raise EosInputError(f"cross-entropy needs class labels; {data.name} is a regression set")
             self.loss_name, self._loss = "ce", _cross_entropy
@@ -425,7 +482,7 @@ class NetworkObjective(Objective):
             self.loss_name, self._loss = getattr(loss, "__name__", "custom"), loss
             self.target = data.y.to(device=self.device, dtype=self.dtype)
         else:
-            raise EosInputError(f"unknown loss {loss!r}; use mse, ce or a callable loss(output, y)")
+            raise EosInputError(f"unknown loss {loss!r}; use {', '.join(LOSSES)} or a callable loss(output, y)")
         self.labels = None if data.labels is None else data.labels.to(self.device)
         self._check_shapes()
 

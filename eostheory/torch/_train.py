@@ -13,8 +13,15 @@ A run directory (``out``) holds ``config.json``, ``metrics.jsonl`` (one JSON rec
 line, appended as the run goes), ``step_loss.f64`` (the loss of every step, raw float64),
 ``checkpoint.pt`` (parameters, optimizer state, random-number states and the last
 eigenvectors, written atomically after each record), ``checkpoint.json`` (its integrity
-record), ``result.json`` and ``training.png``.  Every JSON file is strict JSON: a
-non-finite number is written as ``null`` and the run's ``message`` says why.
+record), ``result.json`` and ``training.png``, and with ``checkpoint_every`` the kept
+checkpoints ``checkpoints/step_N.pt`` (their hashes in ``checkpoints/index.json``) that a
+branch at an earlier step starts from.  Every JSON file is strict JSON: a non-finite number
+is written as ``null`` and the run's ``message`` says why.  Writes go through
+:mod:`eostheory._io`.
+
+The step at ``t`` runs at the scheduled rate :math:`\eta_t` (:mod:`eostheory.torch._schedules`)
+with optional weight decay; under a schedule every record holds ``eta`` and the stability
+thresholds at that rate (:class:`_Thresholds`).
 
 An interrupted run resumes from its checkpoint with ``resume=True``: records after the
 checkpoint are recomputed, bit for bit on the CPU, so nothing recorded is lost.  The
@@ -39,7 +46,7 @@ import hashlib
 import io
 import json
 import math
-import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -50,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from eostheory._errors import EosInputError
+from eostheory._io import atomic_path, atomic_write_bytes
 from eostheory._json import dumps_strict, jsonable
 from eostheory._validate import positive_float, positive_int
 from eostheory.torch._backend import require_torch, resolve_device, resolve_dtype
@@ -59,6 +67,7 @@ from eostheory.torch._measures import BUILTIN_MEASURES, MEASURES, Measure, Measu
 from eostheory.torch._models import build_model
 from eostheory.torch._objective import NetworkObjective
 from eostheory.torch._rules import TorchStep
+from eostheory.torch._schedules import Schedule, parse_schedule
 
 __all__ = ["TRACKABLE", "StopTraining", "TrainConfig", "TrainResult", "branch", "resume", "train"]
 
@@ -81,10 +90,16 @@ class StopTraining(Exception):  # noqa: N818 - it is a request, not an error
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (stored as ``config.json``).
+    r"""Everything that defines a training run (stored as ``config.json``).
 
     ``branch`` is ``None``, or for a run forked by :func:`branch` its origin
-    (``{"from": run directory, "step": fork step, "name": branch name}``).
+    (``{"from": run directory, "step": fork step, "name": branch name}``, and for a fork
+    before the source's last checkpoint ``"replayed_from"``, the saved state it was
+    replayed from, and ``"replay_exact"``, whether the replay reproduced every saved step
+    loss bit for bit).  ``schedule`` is the canonical spec of the learning-rate schedule
+    (:func:`~eostheory.torch.parse_schedule`), ``weight_decay`` :math:`\lambda` and
+    ``decoupled`` how it is applied; ``threshold`` is the full-batch stability threshold at
+    the base rate ``eta``.
     """
 
     model: dict[str, Any]
@@ -109,6 +124,10 @@ class TrainConfig:
     n_examples: int
     threshold: float | None
     branch: dict[str, Any] | None = None
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    decoupled: bool = False
+    checkpoint_every: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -117,8 +136,8 @@ class TrainConfig:
         d["track"] = list(self.track)
         return d
 
-    # fields that may change when a run is resumed
-    _RESUMABLE = ("steps", "device", "branch")
+    # fields that may change when a run is resumed (checkpoint_every changes no number of the run)
+    _RESUMABLE = ("steps", "device", "branch", "checkpoint_every")
     # fields that follow from the others (reported only when nothing else differs)
     _DERIVED = ("update", "n_params", "n_examples", "threshold")
 
@@ -173,6 +192,13 @@ class TrainResult:
         out: the run directory, if any.
         measures: the tracked :class:`~eostheory.torch.Measure` objects by name (labels,
             panels and threshold lines for plots).
+        thresholds: the stability thresholds on the sharpness of the data loss at the
+            base rate ``eta``: ``"full-batch"`` (the linear stability threshold of the step,
+            ``2(1+β)/η`` for heavy ball) and, for SGD (``batch_size`` below the data set)
+            when it differs, ``"small-batch"``, the plateau ``2/η_eff`` of small-batch SGD
+            (``2(1−β)/η`` for heavy ball and Nesterov); both shifted by weight decay (see
+            the docs).  Empty when the linear analysis does not apply.  With a schedule, the
+            records hold them at every record (``threshold``, ``threshold_small_batch``).
     """
 
     config: TrainConfig
@@ -187,6 +213,7 @@ class TrainResult:
     out: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     measures: dict[str, Measure] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def threshold(self) -> float | None:
@@ -204,6 +231,7 @@ class TrainResult:
             "message": self.message,
             "steps_done": self.steps_done,
             "threshold": self.threshold,
+            "thresholds": dict(self.thresholds),
             **({"threshold_note": self.extra["threshold_note"]} if self.extra.get("threshold_note") else {}),
             "config": self.config.as_dict(),
             "final": self.final(),
@@ -221,21 +249,6 @@ class TrainResult:
 
 #: Version of the integrity record ``checkpoint.json``.
 _RECORD_FORMAT = 1
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, flushed, then renamed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(data: bytes) -> str:
@@ -268,9 +281,11 @@ class _RunDir:
         self._n_records = 0
         self._loss_hash = hashlib.sha256()
         self._n_loss = 0
+        self.snapshots = self.path / "checkpoints"
         self._doc: dict[str, Any] | None = None
         self._fresh = False
         self.discard_on_error = False
+        self.snapshot_every: int | None = None
 
     def exists(self) -> bool:
         return self.config.exists() or self.checkpoint.exists() or self.record.exists()
@@ -279,10 +294,18 @@ class _RunDir:
         """True for a fresh run that has not written its first checkpoint yet."""
         return self._doc is None and self._fresh
 
+    def begin(self) -> None:
+        """Make the directory of a new run (a fresh start or a branch) and clear what an earlier run left."""
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.start_fresh()
+        self.discard_on_error = created
+
     def discard(self) -> None:
         """Remove the files of a fresh run that failed before its first checkpoint (and the directory, if made)."""
         for f in (self.config, self.metrics, self.step_loss, self.checkpoint, self.record, self.result):
             f.unlink(missing_ok=True)
+        shutil.rmtree(self.snapshots, ignore_errors=True)
         if self.discard_on_error:
             try:
                 self.path.rmdir()
@@ -293,7 +316,7 @@ class _RunDir:
 
     def write_config(self, cfg: TrainConfig) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.config, dumps_strict(cfg.as_dict()).encode())
+        atomic_write_bytes(self.config, dumps_strict(cfg.as_dict()).encode())
 
     def read_config(self) -> dict[str, Any]:
         try:
@@ -305,7 +328,7 @@ class _RunDir:
         return d
 
     def write_result(self, summary: Mapping[str, Any]) -> None:
-        _atomic_write(self.result, dumps_strict(summary, annotate=True).encode())
+        atomic_write_bytes(self.result, dumps_strict(summary, annotate=True).encode())
 
     # -- the two growing files
 
@@ -313,6 +336,7 @@ class _RunDir:
         """Remove what an earlier run left (metrics, step losses, checkpoint and its record)."""
         for f in (self.metrics, self.step_loss, self.checkpoint, self.record):
             f.unlink(missing_ok=True)
+        shutil.rmtree(self.snapshots, ignore_errors=True)
         self._metrics_hash, self._n_records = hashlib.sha256(), 0
         self._loss_hash, self._n_loss = hashlib.sha256(), 0
         self._doc = None
@@ -328,7 +352,7 @@ class _RunDir:
 
     def rewrite_records(self, records: list[dict[str, Any]]) -> None:
         data = b"".join(_line(r) for r in records)
-        _atomic_write(self.metrics, data)
+        atomic_write_bytes(self.metrics, data)
         self._metrics_hash, self._n_records = hashlib.sha256(data), len(records)
 
     def append_step_loss(self, arr: Iterable[float]) -> None:
@@ -341,12 +365,12 @@ class _RunDir:
 
     def rewrite_step_loss(self, arr: np.ndarray) -> None:
         data = np.asarray(arr, dtype="<f8").tobytes()
-        _atomic_write(self.step_loss, data)
+        atomic_write_bytes(self.step_loss, data)
         self._loss_hash, self._n_loss = hashlib.sha256(data), len(data) // 8
 
     # -- checkpoint and integrity record
 
-    def save_checkpoint(self, state: dict[str, Any], status: str, message: str) -> None:
+    def save_checkpoint(self, state: dict[str, Any], status: str, message: str, *, keep: bool = False) -> None:
         """Write ``checkpoint.pt`` and its record: temporary file, record (naming both hashes), rename."""
         buf = io.BytesIO()
         torch.save(state, buf)
@@ -360,19 +384,52 @@ class _RunDir:
             "step_losses": self._n_loss,
             "step_loss_sha256": self._loss_hash.hexdigest(),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".checkpoint.pt.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
+        with atomic_path(self.checkpoint) as tmp:  # renamed into place after the record is written
+            tmp.write_bytes(data)
             previous = None if self._doc is None else self._doc["current"]
             self._write_record({"current": entry, "previous": previous, "status": status, "message": message})
-            os.replace(tmp, self.checkpoint)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if keep or (self.snapshot_every and entry["step"] % self.snapshot_every == 0):
+            self._save_snapshot(entry, data)
+
+    # -- kept checkpoints (checkpoint_every), to branch from an earlier step
+
+    def _save_snapshot(self, entry: Mapping[str, Any], data: bytes) -> None:
+        """Keep a copy of the checkpoint just written as ``checkpoints/step_N.pt``, with its hash in ``index.json``."""
+        self.snapshots.mkdir(exist_ok=True)
+        step = int(entry["step"])
+        atomic_write_bytes(self.snapshots / f"step_{step:09d}.pt", data)
+        index = self.snapshot_index()
+        index[step] = {k: entry[k] for k in ("step", "sha256", "size", "records", "step_losses")}
+        doc = {"format": _RECORD_FORMAT, "snapshots": [index[k] for k in sorted(index)]}
+        atomic_write_bytes(self.snapshots / "index.json", dumps_strict(doc).encode())
+
+    def snapshot_index(self) -> dict[int, dict[str, Any]]:
+        """The kept checkpoints by step (empty when there are none or the index cannot be read)."""
+        try:
+            doc = json.loads((self.snapshots / "index.json").read_text())
+            return {int(e["step"]): dict(e) for e in doc["snapshots"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def load_snapshot(self, step: int) -> dict[str, Any]:
+        """The kept checkpoint of ``step``, verified against its recorded SHA-256.
+
+        Raises:
+            EosInputError: it is missing, changed or cannot be loaded.
+        """
+        entry = self.snapshot_index().get(step)
+        f = self.snapshots / f"step_{step:09d}.pt"
+        try:
+            data = f.read_bytes()
+        except OSError:
+            data = b""
+        if entry is None or _sha256(data) != entry["sha256"]:
+            raise EosInputError(f"the kept checkpoint {f} is missing or does not match its recorded SHA-256")
+        try:
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise EosInputError(f"the kept checkpoint {f} cannot be loaded ({type(exc).__name__}: {exc})") from None
+        return state
 
     def set_status(self, status: str, message: str) -> None:
         """Record the run's final status next to the checkpoint it ended with."""
@@ -381,7 +438,7 @@ class _RunDir:
 
     def _write_record(self, doc: dict[str, Any]) -> None:
         doc = {"format": _RECORD_FORMAT, **{k: v for k, v in doc.items() if k != "format"}}
-        _atomic_write(self.record, dumps_strict(doc).encode())
+        atomic_write_bytes(self.record, dumps_strict(doc).encode())
         self._doc = doc
 
     def _last_good(self) -> str:
@@ -631,12 +688,19 @@ def train(
     out: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
+    plot: bool = True,
     model_kwargs: Mapping[str, Any] | None = None,
     data_kwargs: Mapping[str, Any] | None = None,
     branch_from: str | Path | None = None,
     branch_name: str | None = None,
     on_step: Callable[[MeasureState], Any] | None = None,
     on_step_every: int = 1,
+    schedule: str | Schedule | None = None,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    checkpoint_every: int | None = None,
+    branch_step: int | None = None,
+    _halt_at: int | None = None,
 ) -> TrainResult:
     r"""Train a network with an explicit optimizer and track its curvature.
 
@@ -681,6 +745,8 @@ def train(
             the saved configuration: every argument must match it, except ``steps`` and
             ``device``.
         progress: show a tqdm progress bar.
+        plot: draw ``training.png`` in the run directory (``False`` saves about a second
+            per run where only the numbers matter, e.g. many short branches).
         model_kwargs: options of the named model builder.
         data_kwargs: options of the named data set.
         branch_from: a run directory to fork from (see :func:`branch`, which builds the
@@ -701,6 +767,25 @@ def train(
             checkpointed and kept (``resume`` continues it).  Any other exception it raises
             propagates.  Not stored in the configuration (pass it again on resume).
         on_step_every: call ``on_step`` every this many steps (>= 1).
+        schedule: the learning-rate schedule, a spec such as ``"cosine:warmup=100,final=0.1"``
+            or ``"step:every=500,factor=0.5"`` (:func:`~eostheory.torch.parse_schedule`), or a
+            :class:`~eostheory.torch.Schedule`: step ``t`` uses :math:`\eta_t = \eta f(t)`.
+            Default constant.  With a schedule every record holds ``eta`` (:math:`\eta_t` of
+            the step taken from it) and the thresholds at :math:`\eta_t` (``threshold``,
+            ``threshold_small_batch``).
+        weight_decay: :math:`\lambda \ge 0`.  Coupled (default): the step sees the gradient
+            of :math:`L + \tfrac{\lambda}{2}\|w\|^2`, :math:`g + \lambda w` (as
+            ``torch.optim.SGD``/``Adam``'s ``weight_decay``); with ``decoupled`` the step
+            runs on :math:`g` and then :math:`w \leftarrow w - \eta_t\lambda w` (AdamW).
+            The tracked loss and curvature are those of the data loss :math:`L`.
+        decoupled: apply ``weight_decay`` decoupled (AdamW style) instead of coupled.
+        checkpoint_every: with ``out``, keep the checkpoint of every this many steps (a
+            multiple of ``track_every``) in ``out/checkpoints``, so that a branch can fork
+            at that step without a replay (``branch(..., step=N)``).
+        branch_step: with ``branch_from``, fork at this step instead of the source's last
+            checkpoint: from a kept checkpoint of that step, or else by replaying the
+            saved configuration from the nearest kept checkpoint before it (or the start);
+            see :func:`branch`.
 
     Returns:
         :class:`TrainResult`.  Its ``status`` is ``"completed"``, ``"stopped"`` (by
@@ -725,6 +810,16 @@ def train(
     if on_step is not None and not callable(on_step):
         raise EosInputError(f"on_step must be a callable on_step(state), got {type(on_step).__name__}")
     on_step_every = positive_int("on_step_every", on_step_every)
+    try:
+        weight_decay = float(weight_decay)
+    except (TypeError, ValueError):
+        raise EosInputError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}") from None
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise EosInputError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    if not isinstance(decoupled, bool):
+        raise EosInputError(f"decoupled must be True or False, got {decoupled!r}")
+    if decoupled and weight_decay == 0:
+        raise EosInputError("decoupled applies to weight decay: give weight_decay > 0 too")
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     steps = positive_int("steps", steps, allow_zero=True)
@@ -737,6 +832,20 @@ def train(
         raise EosInputError(f"unknown eigensolver {eig_method!r}; known: {', '.join(EIG_METHODS)}")
     if eig_method == "power" and top_k != 1:
         raise EosInputError("power iteration tracks only the top eigenvalue; use top_k = 1 or eig_method='lanczos'")
+    sched = parse_schedule(schedule, steps=steps)
+    if checkpoint_every is not None:
+        checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
+        if out is None:
+            raise EosInputError("checkpoint_every keeps checkpoints in the run directory: give out too")
+        if checkpoint_every % track_every:
+            raise EosInputError(
+                f"checkpoint_every = {checkpoint_every} must be a multiple of track_every = {track_every} "
+                "(checkpoints are written at records)"
+            )
+    if branch_step is not None:
+        if branch_from is None:
+            raise EosInputError("branch_step is the step to fork at: give branch_from too")
+        branch_step = positive_int("branch_step", branch_step, allow_zero=True)
     measures = resolve_measures(track)
     rundir = None
     source = None
@@ -752,13 +861,16 @@ def train(
             raise EosInputError(f"a branch of {source.path} needs another directory than the run itself")
     if out is not None:
         rundir = _RunDir(_check_out(out))
+        rundir.snapshot_every = checkpoint_every
         if rundir.exists() and not resume:
             raise EosInputError(
                 f"{rundir.path} already holds a run; pass resume=True (--resume) or choose another --out"
             )
 
     # -- optimizer: the single definition, evaluated on tensors
+    from eostheory.geometry import SteepestOptimizer
     from eostheory.optimizers import Optimizer, get_optimizer
+    from eostheory.torch._geometry import geometry_optimizer, geometry_step
 
     if update is not None:
         if optimizer not in ("gd", "custom"):
@@ -766,6 +878,8 @@ def train(
         lines = update if isinstance(update, str) else "; ".join(str(u) for u in update)
         opt = Optimizer("custom", tuple(p.strip() for p in lines.replace("\n", ";").split(";") if p.strip()))
         _ = opt.rule  # parse now: a bad rule is a one-line error before any work
+    elif geometry_optimizer(optimizer) is not None:  # steepest descent under a norm (eostheory.geometry)
+        opt = geometry_optimizer(optimizer)
     else:
         opt = get_optimizer(optimizer)
     hp: dict[str, float | None] = {"eta": eta}
@@ -775,8 +889,13 @@ def train(
         hp[k] = v
     values = opt.hyperparameter_values(**hp)
     hyper = {h.name: v for h, v in zip(opt.hyperparameters, values, strict=True)}
-    stepper = TorchStep(opt.rule, hyper)
-    threshold, threshold_note = _threshold(opt, hyper)
+    # a steepest-descent step needs the parameter blocks: it is built with the model below
+    stepper: Any = None if isinstance(opt, SteepestOptimizer) else TorchStep(opt.rule, hyper)
+    if "eta" not in hyper and not sched.is_constant:
+        raise EosInputError(f"a learning-rate schedule scales eta, and the rule '{opt}' has none")
+    eta = float(hyper.get("eta", eta))
+    ths = _Thresholds(opt, hyper, weight_decay, decoupled, sgd=batch_size is not None)
+    threshold_note = ths.note
 
     # -- data and model
     dkw = dict(data_kwargs or {})
@@ -802,6 +921,8 @@ def train(
         module = model
         model_spec = _model_spec(module, None, {})
     obj = NetworkObjective(module, dataset, loss, device=dev, dtype=dt)
+    if stepper is None:
+        stepper = geometry_step(opt, hyper, obj)
     n = obj.n_examples
     if batch_size is not None:
         batch_size = positive_int("batch_size", batch_size)
@@ -809,6 +930,9 @@ def train(
             raise EosInputError(f"batch_size = {batch_size} exceeds the {n} examples")
         if batch_size == n:
             batch_size = None
+            ths.sgd = False
+    thresholds0 = ths.at(eta)
+    threshold = thresholds0.get("full-batch")
     bsb = bs_batch_size if bs_batch_size is not None else (batch_size or n)
     bsb = positive_int("bs_batch_size", bsb)
     if bsb > n:
@@ -851,6 +975,10 @@ def train(
         n_params=obj.n_params,
         n_examples=n,
         threshold=threshold,
+        schedule=sched.spec(),
+        weight_decay=weight_decay,
+        decoupled=decoupled,
+        checkpoint_every=checkpoint_every,
     )
 
     # -- state
@@ -893,6 +1021,9 @@ def train(
         if loaded is None:
             raise EosInputError(f"cannot branch from {source.path}: it holds no checkpoint yet")
         origin = {"from": str(source.path), "step": int(loaded[0]["step"]), "name": branch_name}
+        if branch_step is not None and branch_step != origin["step"]:
+            loaded, how = _fork_state(source, stored, loaded, branch_step, dev)
+            origin.update(step=branch_step, **how)
         cfg = dataclasses.replace(cfg, branch=origin)
     if loaded is not None:
         assert rundir is not None
@@ -920,10 +1051,7 @@ def train(
         if len(step_loss) != t:
             raise EosInputError(f"{rundir.step_loss} holds {len(step_loss)} step losses, the checkpoint is at {t}")
         if source is not None:  # a new directory with the history up to the fork
-            created = not rundir.path.exists()
-            rundir.path.mkdir(parents=True, exist_ok=True)
-            rundir.start_fresh()
-            rundir.discard_on_error = created
+            rundir.begin()
             rundir.rewrite_records(records)
             rundir.rewrite_step_loss(old_loss)
         else:
@@ -937,10 +1065,7 @@ def train(
                 "the loss and the dtype (float32 overflows above 3e38)"
             )
         if rundir is not None:
-            created = not rundir.path.exists()
-            rundir.path.mkdir(parents=True, exist_ok=True)
-            rundir.start_fresh()
-            rundir.discard_on_error = created
+            rundir.begin()
     if rundir is not None:
         rundir.write_config(cfg)
 
@@ -948,6 +1073,39 @@ def train(
     flushed_loss = len(step_loss)
 
     w0 = obj.theta0.detach().clone()
+
+    def hyper_at(tt: int) -> dict[str, float]:
+        """The hyperparameters of step ``tt`` (``eta`` is the scheduled rate)."""
+        return hyper if sched.is_constant else {**hyper, "eta": sched.eta(tt, eta)}
+
+    def rate_entries(tt: int) -> dict[str, Any]:
+        """What a record holds about step ``tt``'s rate under a schedule: ``eta`` and the thresholds at it.
+
+        Nothing with a constant rate (the thresholds are ``TrainResult.thresholds``; records keep their form).
+        """
+        if sched.is_constant:
+            return {}
+        eta_t = sched.eta(tt, eta)
+        at = thresholds0 if eta_t == eta else ths.at(eta_t)
+        out: dict[str, Any] = {"eta": eta_t}
+        if "full-batch" in at:
+            out["threshold"] = at["full-batch"]
+        if "small-batch" in at:
+            out["threshold_small_batch"] = at["small-batch"]
+        return out
+
+    def advance(tt: int, ww: Any, g: Any, ss: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Step ``tt``: the rule at the scheduled rate, with weight decay (coupled: on the gradient)."""
+        eta_t = eta
+        if not sched.is_constant:
+            eta_t = sched.eta(tt, eta)
+            stepper.hyperparameters["eta"] = eta_t
+        if weight_decay and not decoupled:
+            g = g + weight_decay * ww
+        w_new, s_new = stepper(ww, g, ss)
+        if weight_decay and decoupled:
+            w_new = w_new - (eta_t * weight_decay) * ww
+        return w_new, s_new
 
     def record(tt: int, ww: Any, ss: Mapping[str, Any]) -> dict[str, Any]:
         # finiteness of the loss and the gradient first: no eigen-solve ever sees a diverged point
@@ -961,7 +1119,7 @@ def train(
             raise _NonFiniteError(tt, "loss", lw)
         if not _finite(gw):
             raise _NonFiniteError(tt, "gradient", lw)
-        rec: dict[str, Any] = {"step": tt, "loss": lw}
+        rec: dict[str, Any] = {"step": tt, "loss": lw, **rate_entries(tt)}
         ms = MeasureState(
             step=tt,
             w=ww,
@@ -969,7 +1127,7 @@ def train(
             loss=lw,
             objective=obj,
             w0=w0,
-            hyperparameters=hyper,
+            hyperparameters=hyper_at(tt),
             optimizer_state=ss,
             top_k=top_k,
             tracker=tracker,
@@ -992,7 +1150,9 @@ def train(
         rec["time"] = time.perf_counter() - t_start
         return jsonable(rec)
 
-    def checkpoint(tt: int, ww: Any, ss: Mapping[str, Any], status: str = "running", msg: str = "") -> None:
+    def checkpoint(
+        tt: int, ww: Any, ss: Mapping[str, Any], status: str = "running", msg: str = "", keep: bool = False
+    ) -> None:
         if rundir is None:
             return
         nonlocal flushed_loss
@@ -1010,10 +1170,11 @@ def train(
             },
             status,
             msg,
+            keep=keep,
         )
 
-    if source is not None:  # the branch directory holds its own checkpoint from the start
-        checkpoint(t, w, state)
+    if source is not None:  # the branch directory holds its own checkpoint from the start, kept: a
+        checkpoint(t, w, state, keep=True)  # branch of this branch after the fork replays from there
 
     def _call_on_step(tt: int, ww: Any, ss: Mapping[str, Any], lt: float, g: Any) -> str | None:
         """Run the callback at step ``tt``; the message of the stop it asks for, or ``None``."""
@@ -1027,7 +1188,7 @@ def train(
             loss=lt,
             objective=obj,
             w0=w0,
-            hyperparameters=hyper,
+            hyperparameters=hyper_at(tt),
             optimizer_state=ss,
             top_k=top_k,
             bs_batch_size=bsb,
@@ -1057,7 +1218,8 @@ def train(
     try:
         while True:
             t, w, state = cur
-            if (t % track_every == 0 or t >= steps) and t not in recorded_steps:
+            # a replay (_halt_at) stops at its step like the run it replays: no extra record there
+            if (t % track_every == 0 or (t >= steps and _halt_at is None)) and t not in recorded_steps:
                 rec = record(t, w, state)
                 records.append(rec)
                 recorded_steps.add(t)
@@ -1085,7 +1247,7 @@ def train(
                 if stop is not None:
                     raise _StopRun(t, stop)
             step_loss.append(lt)
-            w_new, s_new = stepper(w, g, state)
+            w_new, s_new = advance(t, w, g, state)
             prev = cur
             cur = (t + 1, w_new, s_new)
             if pbar is not None:
@@ -1130,7 +1292,7 @@ def train(
                 rec = None
         elif t not in recorded_steps and bad.kind == "hessian" and bad.step == t:
             # what is known at the last state: its loss; the curvature is null (the message says why)
-            rec = {"step": t, "loss": bad.loss}
+            rec = {"step": t, "loss": bad.loss, **rate_entries(t)}
             rec.update({m.key: None for m in measures if m.needs & {"hessian", "eigenpairs"}})
             rec["time"] = time.perf_counter() - t_start
         if rec is not None:
@@ -1163,8 +1325,14 @@ def train(
     t, w, state = cur
     if status == "completed":
         message = f"{t} steps of {opt.name} with eta={eta:g}"
+        if not sched.is_constant:
+            message += f" ({sched.spec()})"
+        if weight_decay:
+            message += f", weight decay {weight_decay:g}" + (" (decoupled)" if decoupled else "")
         if threshold is not None:
             message += f" (threshold {threshold:.6g})"
+        if _halt_at is not None:  # a replay ends with the checkpoint of its last step
+            checkpoint(t, w, state)
         if rundir is not None:
             rundir.set_status(status, message)
     obj.load_into_model(w)
@@ -1181,14 +1349,15 @@ def train(
         time.perf_counter() - t_start,
         None if rundir is None else rundir.path,
         measures={m.name: m for m in measures},
+        thresholds=thresholds0,
     )
     if threshold_note:
         result.extra["threshold_note"] = threshold_note
     if diverged_at is not None:
         result.extra["diverged_at"] = diverged_at
-    if rundir is not None:
+    if rundir is not None and _halt_at is None:
         rundir.write_result(result.summary())
-        if records:
+        if records and plot:
             try:
                 from eostheory.analysis.torch_plots import plot_training
 
@@ -1200,22 +1369,170 @@ def train(
     return result
 
 
-def _threshold(opt: Any, hyper: Mapping[str, float]) -> tuple[float | None, str]:
-    """The optimizer's linear stability threshold from :func:`eostheory.symbolic.stability.thresholds`.
+#: The name of the weight-decay coefficient in the rule whose stability is derived for decoupled decay.
+_WD = "weight_decay"
+
+
+class _Thresholds:
+    r"""The stability thresholds of the step a run takes, on the sharpness of the data loss, at any rate.
+
+        From :func:`eostheory.symbolic.stability.thresholds` of the optimizer's rule (its
+        characteristic polynomial :math:`p(z, \lambda)` on :math:`L = 	frac12\lambda w^2`):
+
+        - ``"full-batch"``: :math:`\lambda^*`, where a root leaves the unit disc (``2(1+β)/η``
+          for heavy ball);
+        - ``"small-batch"`` (SGD only, when it differs): :math:`2/\eta_{
+    m eff}` with the
+          step's gain on a constant gradient
+          :math:`\eta_{
+    m eff} = \partial_\lambda p(1, 0) / \partial_z p(1, 0)` (``η/(1−β)`` for
+          heavy ball and Nesterov, ``η`` for GD and EMA momentum): the boundary of mean-square
+          stability in the noise-dominated regime, where small-batch SGD plateaus.
+
+        Weight decay :math:`\lambda_{wd}`: coupled, the step sees :math:`H + \lambda_{wd} I`, so
+        both move down by :math:`\lambda_{wd}` exactly; decoupled, the full-batch threshold is
+        derived from the rule with :math:`- \eta\lambda_{wd} w` added to its ``w`` line
+        (``(1+β)(2/η − λ_wd)`` for heavy ball), and the small-batch one moves down by
+        :math:`\eta\lambda_{wd}/\eta_{
+    m eff}`.
+    """
+
+    def __init__(self, opt: Any, hyper: Mapping[str, float], wd: float, decoupled: bool, *, sgd: bool) -> None:
+        from eostheory.symbolic.stability import LAMBDA, thresholds
+
+        self.hyper = dict(hyper)
+        self.wd, self.decoupled, self.sgd = wd, decoupled, sgd
+        self.note = ""
+        self._full: Any = None
+        self._small: Any = None
+        self._cache: dict[float, dict[str, float]] = {}
+        try:
+            base = thresholds(opt)
+        except Exception as exc:  # a rule the linear analysis refuses (or cannot read): no line, never a lost run
+            from eostheory.geometry._steepest import generalized_threshold_note
+
+            # steepest descent under a norm: its threshold is 2/eta on the generalized sharpness
+            generalized = generalized_threshold_note(opt, self.hyper.get("eta"))
+            self.note = generalized or f"no linear stability threshold for {opt.name}: {exc}"
+            return
+        self._full = base
+        z = base.z
+        num = base.polynomial.diff(LAMBDA).subs({z: 1, LAMBDA: 0})
+        den = base.polynomial.diff(z).subs({z: 1, LAMBDA: 0})
+        if num != 0:
+            self._small = 2 * den / num
+        if wd and decoupled:
+            self._full = self._decoupled_rule(opt, thresholds)
+
+    def _decoupled_rule(self, opt: Any, thresholds: Any) -> Any:
+        lines = list(getattr(opt, "update", None) or ())
+        targets = [ln.split("=", 1)[0].strip() for ln in lines]
+        if _WD in {h.name for h in opt.hyperparameters} or targets.count("w") != 1 or targets[-1:] != ["w"]:
+            self.note = f"no threshold derived for decoupled weight decay on {opt.name} (its w line is not last)"
+            return None
+        lines[-1] = f"w = ({lines[-1].split('=', 1)[1].strip()}) - eta*{_WD}*w"
+        try:
+            return thresholds(lines)
+        except (EosInputError, TypeError, ValueError) as exc:
+            self.note = f"no linear stability threshold for {opt.name} with decoupled weight decay: {exc}"
+            return None
+
+    def at(self, eta: float) -> dict[str, float]:
+        """The thresholds at the rate ``eta`` (finite values only)."""
+        if eta in self._cache:
+            return self._cache[eta]
+        vals = {**self.hyper, "eta": eta}
+        out: dict[str, float] = {}
+        if self._full is not None:
+            try:
+                if self.wd and self.decoupled:
+                    full = self._full.value(**vals, **{_WD: self.wd})
+                else:
+                    full = self._full.value(**vals) - self.wd
+            except (EosInputError, TypeError, ValueError, ZeroDivisionError):
+                full = math.nan
+            if math.isfinite(full):
+                out["full-batch"] = float(full)
+            elif not self.note:
+                self.note = f"the linear stability threshold is not finite here ({full})"
+        if self.sgd and self._small is not None:
+            try:
+                small = float(self._small.subs({s: vals[s.name] for s in self._small.free_symbols}))
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                small = math.nan
+            if math.isfinite(small) and small > 0:
+                small -= self.wd * (eta * small / 2 if self.decoupled else 1.0)  # eta/eta_eff = eta*small/2
+                if not math.isclose(small, out.get("full-batch", math.nan), rel_tol=1e-12):
+                    out["small-batch"] = small
+        if len(self._cache) < 10_000:
+            self._cache[eta] = out
+        return out
+
+
+def _fork_state(
+    source: _RunDir, stored: Mapping[str, Any], loaded: tuple[Any, ...], step: int, device: Any
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The full state of the run in ``source`` at ``step`` (before its last checkpoint), to branch from.
+
+    From the checkpoint kept at ``step`` (``checkpoint_every``) if there is one; else the
+    saved configuration is replayed from the nearest kept checkpoint before ``step`` (or
+    from the start) into a temporary directory, with its records (so the random states and
+    warm starts advance as they did) but no record at ``step`` unless the run made one.
+    The history (records and step losses up to ``step``) is the source's own.
 
     Returns:
-        ``(value, "")``, or ``(None, why)`` for rules the linear analysis refuses (sign,
-        normalized and adaptive steps: ``why`` is its message) and when it is not finite.
-    """
-    from eostheory.symbolic.stability import thresholds
+        ``(state, records, step_losses, integrity record)`` as :meth:`_RunDir.load`
+        returns them, and what the origin records about the replay
+        (``replayed_from``, ``replay_exact``: every replayed step loss and record equals the
+        saved one bit for bit); empty for a kept checkpoint.
 
+    Raises:
+        EosInputError: ``step`` after the last checkpoint, before the fork of a branch, or
+            not reachable (a user-supplied model or data and no checkpoint kept at ``step``).
+    """
+    ck, records, step_loss, doc = loaded
+    final = int(ck["step"])
+    if step > final:
+        raise EosInputError(
+            f"cannot branch {source.path} at step {step}: its last checkpoint is at step {final} (resume it to go on)"
+        )
+    origin = stored.get("branch") or {}
+    if isinstance(origin, dict) and step < int(origin.get("step", 0)):
+        raise EosInputError(
+            f"cannot branch {source.path} at step {step}: it is itself a branch forked at step {origin['step']} "
+            f"from {origin.get('from')}; branch that run at step {step} instead"
+        )
+    history = [r for r in records if r["step"] <= step]
+    losses = step_loss[:step]
+    kept = [s for s in source.snapshot_index() if s <= step]
+    if step in kept:
+        state = source.load_snapshot(step)
+        return (state, history, losses, doc), {}
+    start = max(kept, default=0)
+    fork = int(origin.get("step", 0)) if isinstance(origin, dict) else 0
+    if start < fork:  # before its fork a branch ran its source's configuration, not its own
+        raise EosInputError(
+            f"cannot branch {source.path} at step {step}: it is a branch forked at step {fork} and keeps no "
+            f"checkpoint at or after its fork to replay from; branch its source, {origin.get('from')}, instead"
+        )
+    kwargs, _ = _saved_kwargs(source, f"branch at step {step} (no checkpoint was kept there)")
+    kwargs["checkpoint_every"] = None
+    tmp = Path(tempfile.mkdtemp(prefix="eostheory-replay-"))
     try:
-        value = float(thresholds(opt).value(**hyper))
-    except (EosInputError, TypeError, ValueError) as exc:
-        return None, f"no linear stability threshold for {opt.name}: {exc}"
-    if not math.isfinite(value):
-        return None, f"the linear stability threshold of {opt.name} is not finite here ({value})"
-    return value, ""
+        extra: dict[str, Any] = {"branch_from": source.path, "branch_step": start} if kept else {}
+        train(steps=step, device=device, out=tmp / "run", _halt_at=step, **kwargs, **extra)
+        replay = _RunDir(tmp / "run").load()
+        if replay is None or int(replay[0]["step"]) != step:
+            raise EosInputError(f"cannot branch {source.path} at step {step}: the replay did not reach it")
+        state, rrecords, rloss, _ = replay
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def bare(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "time"} for r in rs]
+
+    exact = np.array_equal(rloss, losses) and bare(rrecords) == bare(history)
+    return (state, history, losses, doc), {"replayed_from": start, "replay_exact": bool(exact)}
 
 
 def _config_tuples(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -1253,6 +1570,10 @@ _RESUME_OPTIONS = (
     "dtype",
     "model_kwargs",
     "data_kwargs",
+    "schedule",
+    "weight_decay",
+    "decoupled",
+    "checkpoint_every",
 )
 
 
@@ -1289,6 +1610,10 @@ def _saved_kwargs(rd: _RunDir, what: str) -> tuple[dict[str, Any], int]:
             "dtype": c["dtype"],
             "model_kwargs": mkw,
             "data_kwargs": dkw,
+            "schedule": str(c.get("schedule", "constant")),
+            "weight_decay": float(c.get("weight_decay", 0.0)),
+            "decoupled": bool(c.get("decoupled", False)),
+            "checkpoint_every": c.get("checkpoint_every"),
         }
         saved_steps = int(c["steps"])
     except (AttributeError, KeyError, TypeError, ValueError):
@@ -1298,9 +1623,33 @@ def _saved_kwargs(rd: _RunDir, what: str) -> tuple[dict[str, Any], int]:
     if custom:
         raise EosInputError(
             f"{rd.path} was trained with a user-supplied model or data set: call train(...) with the same ones "
-            + ("and resume=True" if what == "resume" else "and branch_from=...")
+            + ("and resume=True" if what == "resume" else f"and branch_from=... to {what}")
         )
     return kwargs, saved_steps
+
+
+def _saved_run(path: str | Path, what: str) -> tuple[_RunDir, dict[str, Any], int]:
+    """The run directory ``path``, the arguments of :func:`train` that reproduce it, and its saved ``steps``.
+
+    Shared by :func:`resume` and :func:`branch` (``what`` is ``"resume"`` or ``"branch"``).
+
+    Raises:
+        EosInputError: no ``config.json`` there, or what :func:`_saved_kwargs` refuses.
+    """
+    rd = _RunDir(path)
+    if not rd.config.exists():
+        where = "to resume in" if what == "resume" else "to branch from in"
+        raise EosInputError(f"no run {where} {rd.path} (config.json missing)")
+    kwargs, saved_steps = _saved_kwargs(rd, what)
+    return rd, kwargs, saved_steps
+
+
+def _merge(kwargs: dict[str, Any], key: str, value: Any) -> None:
+    """Set one argument of :func:`train` over the saved ones; dict arguments are merged key by key."""
+    if key in ("model_kwargs", "data_kwargs", "hyperparameters"):
+        kwargs[key] = {**kwargs[key], **dict(value or {})}
+    else:
+        kwargs[key] = value
 
 
 def resume(
@@ -1327,22 +1676,16 @@ def resume(
     Raises:
         EosInputError: no run there, a run with a user-supplied model or data set (call
             :func:`train` with the same module and ``resume=True`` instead), an unknown
-            option, an option that differs from the saved configuration, and every
-            refusal of :func:`train` on resume (a diverged run, a checkpoint or metrics
-            that fail their integrity check).
+            option, an option that differs from the saved configuration (a changed
+            schedule or weight decay too), and every refusal of :func:`train` on resume (a
+            diverged run, a checkpoint or metrics that fail their integrity check).
     """
-    rd = _RunDir(out)
-    if not rd.config.exists():
-        raise EosInputError(f"no run to resume in {rd.path} (config.json missing)")
     unknown = [k for k in options if k not in _RESUME_OPTIONS]
     if unknown:
         raise EosInputError(f"resume() takes no option {', '.join(unknown)}; known: {', '.join(_RESUME_OPTIONS)}")
-    kwargs, saved_steps = _saved_kwargs(rd, "resume")
+    rd, kwargs, saved_steps = _saved_run(out, "resume")
     for k, v in options.items():
-        if k in ("model_kwargs", "data_kwargs", "hyperparameters"):
-            kwargs[k] = {**kwargs[k], **dict(v or {})}
-        else:
-            kwargs[k] = v
+        _merge(kwargs, k, v)
     return train(
         steps=saved_steps if steps is None else steps,
         device="auto" if device is None else device,
@@ -1364,6 +1707,10 @@ _BRANCH_OPTIONS = (
     "bs_batch_size",
     "bs_rse",
     "batch_size",
+    "schedule",
+    "weight_decay",
+    "decoupled",
+    "checkpoint_every",
 )
 
 
@@ -1372,12 +1719,13 @@ def branch(
     branches: Mapping[str, Mapping[str, Any]],
     *,
     steps: int,
+    step: int | None = None,
     out: str | Path | None = None,
     paths: Mapping[str, str | Path] | None = None,
     progress: bool = False,
     device: Any = None,
 ) -> dict[str, TrainResult]:
-    """Fork the run in ``source`` at its checkpoint into named branches with changed hyperparameters.
+    """Fork the run in ``source`` at its checkpoint (or at an earlier ``step``) into branches with new settings.
 
     Each branch starts from the full saved state — parameters, optimizer buffers (a
     heavy-ball branch carries its momentum), the random-number states (the order of SGD
@@ -1388,14 +1736,24 @@ def branch(
     A branch with no overrides continues exactly as the uninterrupted run would, bit for
     bit on the CPU.
 
+    **Earlier steps.** With ``step=N`` below the last checkpoint, the state at step ``N`` is
+    the checkpoint kept there (a run trained with ``checkpoint_every`` dividing ``N``), or
+    else it is recomputed: the saved configuration is replayed from the nearest kept
+    checkpoint before ``N`` (or from the start) to ``N``, with the same records, so that the
+    random states and the eigensolver's warm starts advance exactly as in the original run.
+    On the CPU the replay is deterministic, and it is checked: the origin in the branch's
+    ``config.json`` records ``replayed_from`` and ``replay_exact`` (every replayed step loss
+    and record equal to the saved one, bit for bit).  A replay costs the steps it replays.
+
     Args:
-        source: a run directory with a checkpoint (a completed, interrupted or diverged run;
-            the fork is at its last checkpoint, the last record).
+        source: a run directory with a checkpoint (a completed, interrupted or diverged run).
         branches: ``{name: overrides}``; overrides are hyperparameters by name (``eta``,
             ``beta``, ``beta1``, …) and options among ``track``, ``track_every``,
             ``top_k``, ``eig_method``, ``eig_tol``, ``bs_batch_size``, ``bs_rse``,
-            ``batch_size``.  ``{}`` continues unchanged.
+            ``batch_size``, ``schedule``, ``weight_decay``, ``decoupled``,
+            ``checkpoint_every``.  ``{}`` continues unchanged.
         steps: steps each branch runs after the fork (> 0).
+        step: the step to fork at (default: the last checkpoint, the last record).
         out: the directory that receives one run directory per branch.
         paths: the run directory of some branches by name (instead of ``out/NAME``).
         progress: show progress bars.
@@ -1408,24 +1766,31 @@ def branch(
         EosInputError: no run or no checkpoint in ``source``, a run with a user-supplied
             model or data (call :func:`train` with ``branch_from``), a bad branch name, an
             override that a branch cannot change (model, data, loss, optimizer, seed,
-            dtype), an unknown hyperparameter, a branch directory that already holds a run.
+            dtype), an unknown hyperparameter, a branch directory that already holds a run,
+            a ``step`` after the last checkpoint or before the source's own fork.
     """
-    src = _RunDir(source)
-    if not src.config.exists():
-        raise EosInputError(f"no run to branch from in {src.path} (config.json missing)")
     if not isinstance(branches, Mapping) or not branches:
         raise EosInputError('branches must be a non-empty dict {name: {overrides}}, e.g. {"slow": {"eta": 0.05}}')
     steps = positive_int("steps", steps)
-    base, _ = _saved_kwargs(src, "branch")
+    src, base, _ = _saved_run(source, "branch")
     if not src.record.exists():
         raise EosInputError(f"cannot branch from {src.path}: it holds no checkpoint yet")
-    t0 = int(src._read_record()["current"]["step"])
+    last = int(src._read_record()["current"]["step"])
+    if step is not None:
+        step = positive_int("step", step, allow_zero=True)
+        if step > last:
+            raise EosInputError(
+                f"cannot branch {src.path} at step {step}: its last checkpoint is at step {last} (resume it to go on)"
+            )
+    t0 = last if step is None else step
     from eostheory.optimizers import Optimizer, get_optimizer
 
     if base.get("update"):
         opt = Optimizer("custom", tuple(base["update"]))
     else:
-        opt = get_optimizer(base["optimizer"])
+        from eostheory.torch._geometry import geometry_optimizer
+
+        opt = geometry_optimizer(base["optimizer"]) or get_optimizer(base["optimizer"])
     hp_names = {h.name for h in opt.hyperparameters}
     root = Path(out).expanduser() if out is not None else src.path / "branches"
     unknown = sorted(set(paths or {}) - set(branches))
@@ -1443,10 +1808,8 @@ def branch(
                 kw[k] = v
             elif k in hp_names:
                 kw["hyperparameters"][k] = v
-            elif k == "hyperparameters":
-                kw["hyperparameters"].update(dict(v or {}))
             elif k in _BRANCH_OPTIONS:
-                kw[k] = v
+                _merge(kw, k, v)
             else:
                 raise EosInputError(
                     f"branch {name!r} cannot change {k!r}: a branch keeps the model, data, loss, optimizer, seed and "
@@ -1465,6 +1828,7 @@ def branch(
             progress=progress,
             branch_from=src.path,
             branch_name=name,
+            branch_step=step,
             **kw,
         )
     return results
