@@ -231,16 +231,23 @@ QUAD = "0.5*(3*x**2 + 2*x*y + 2*y**2)"
 
 
 def test_descent_identity_along_runs():
-    """Delta L = -eta (1 - eta/2 d^T B d) ||g||_*^2 at every step of every unnormalized method."""
+    """Delta L = -eta (1 - eta/2 d^T B d) ||g||_*^2 at every step of every unnormalized method.
+
+    Two predictions: the numeric oracle of the run's geometry, and the expression derived
+    symbolically piece by piece (eostheory.geometry._symbolic), evaluated at the same point."""
+    from eostheory.geometry._symbolic import descent_identity
+
     for name in ("steepest:linf", "steepest:l1", "steepest:l2"):
         r = run_steepest(QUAD, name, x0=[1.0, -0.3], steps=40, eta=0.1, params=["x", "y"])
         geo = steepest_optimizer(name).geometry_for(Layout.from_shapes([(1,), (1,)]))
+        derived = descent_identity(name.split(":")[1], 2)
         for k in range(len(r.t) - 1):
             w = r.params[k]
             g = B @ w
             d = geo.lmo(g)
             pred = -0.1 * (1 - 0.05 * float(d @ B @ d)) * float(geo.dual(g)) ** 2
             assert r.loss[k + 1] - r.loss[k] == pytest.approx(pred, rel=1e-12, abs=1e-15)
+            assert derived.predicted_delta_loss(B, w, 0.1) == pytest.approx(pred, rel=1e-12, abs=1e-15)
 
 
 def test_threshold_two_over_eta_on_the_maximising_ray():
@@ -261,6 +268,10 @@ def test_normalized_two_cycle_amplitude():
     a = abs(r.params[-1][0])
     # a -> a - eta sign(a) from 2.3 eta ends on the 2-cycle +-0.3 eta... then -0.7 eta: |a| in {0.3, 0.7} eta
     assert {round(abs(p[0]) / eta, 9) for p in r.params[-4:]} == {0.3, 0.7}
+    from eostheory.geometry._symbolic import normalized_two_cycle
+
+    lo, hi = normalized_two_cycle().limit_point(2.3 * eta, eta)  # the derived cycle {r, r - eta}
+    assert sorted(float(p[0]) for p in r.params[-2:]) == pytest.approx([hi, lo], abs=1e-12)
     # from the midpoint start a = 2.5 eta the cycle is +-eta/2, where S/||g||_1 = 2/eta exactly
     r = run_steepest(QUAD, "normalized:linf", x0=[2.5 * eta, 2.5 * eta], steps=200, eta=eta, params=["x", "y"])
     a = abs(r.params[-1][0])
@@ -323,3 +334,39 @@ def test_thresholds_cli_explains_sign_gd(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["linear"] is False and out["generalized"]["statement"].startswith("S_inf/||g||_1 < 2/eta")
     assert math.isfinite(len(out["refusal"]))
+
+
+def test_run_cli_with_steepest_optimizers(capsys, tmp_path):
+    """`eostheory run --optimizer steepest:NORM` runs on toys, reports S and the generalized threshold 2/eta."""
+    from eostheory.cli import main
+    from eostheory.optimizers import RunResult
+
+    base = ["run", "--potential", QUAD, "--x0", "1,1", "--steps", "200"]
+    assert main([*base, "--optimizer", "steepest:linf", "--eta", "0.25", "--json", "--out", str(tmp_path / "a")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "converged" and out["threshold"] == 8.0
+    assert out["generalized_threshold"]["quantity"] == "S_inf" and out["generalized_threshold"]["value"] == 8.0
+    assert out["series"]["generalized_sharpness"][0] == 7.0  # the exact reference, S_inf of B
+    assert (tmp_path / "a" / "measures.png").exists() and "plot_error" not in out
+    assert RunResult.load(tmp_path / "a").threshold == 8.0
+    # sign descent from the midpoint start 2.5 eta d*: the 2-cycle +-eta/2, S/||g||_1 = 2/eta there
+    x0 = ["--x0", "0.125,0.125"]
+    assert main([*base, *x0, "--optimizer", "normalized:linf", "--eta", "0.05", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "oscillating" and out["period"] == 2
+    assert abs(out["final"]["params"][0]) == pytest.approx(0.025, rel=1e-12)
+    assert out["series"]["normalized_generalized_sharpness"][-1] == pytest.approx(40.0, rel=1e-12)
+    assert main([*base, "--optimizer", "steepest:linf", "--eta", "0.25"]) == 0
+    assert "threshold S_inf stable below 2/eta = 8 (generalized sharpness, linf norm)" in capsys.readouterr().out
+    # blocks by symbol name; the greedy block step moves only (x, y) first, as in test_block_cd_on_declared_groups
+    pot = ["--potential", "0.5*(4*x**2 + y**2 + z**2) + 0.5*x*y", "--x0", "1,1,1", "--eta", "0.1", "--steps", "3"]
+    assert (
+        main(["run", *pot, "--optimizer", "steepest:block", "--groups", "x,y;z", "--record-every", "1", "--json"]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    hess = np.array([[4.0, 0.5], [0.5, 1.0]])
+    assert out["series"]["generalized_sharpness"][0] == pytest.approx(float(np.linalg.eigvalsh(hess)[-1]), rel=1e-12)
+    assert main(["run", *pot, "--optimizer", "gd", "--groups", "x;y;z"]) == 2
+    assert "not steepest descent" in capsys.readouterr().err
+    assert main(["run", *pot, "--optimizer", "steepest:block", "--groups", "x;y"]) == 2
+    assert "each parameter" in capsys.readouterr().err

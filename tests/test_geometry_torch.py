@@ -194,3 +194,45 @@ def test_resume_and_branch_a_geometry_run(tmp_path):
     assert torch.equal(res.theta, full.theta)
     out = et.branch(tmp_path / "a", {"slow": {"eta": 0.01}}, steps=6)
     assert out["slow"].status == "completed"
+
+
+def test_thresholds_of_steepest_runs_and_their_plot_panel(capsys):
+    """train reports 2/eta on the generalized sharpness (not a linear threshold on lambda_max), and the
+    generalized-sharpness panel draws it; normalized methods are said to hover at S/||g||_* = 2/eta."""
+    from eostheory.analysis.torch_plots import _panels
+    from eostheory.cli import main
+
+    data = et.digits(n=40)
+    kw = dict(device="cpu", dtype="float64", model_kwargs={"widths": [4]}, track_every=2, steps=2)
+    r = et.train("mlp", data, optimizer="steepest:spectral", eta=0.05, track=["generalized-sharpness"], **kw)
+    note = r.summary()["threshold_note"]
+    assert r.threshold is None and "S_spec < 2/eta = 40" in note and "spectral norm" in note
+    panels = {name: ths for name, _, _, ths in _panels(r)}
+    assert panels["generalized"] == [pytest.approx(40.0, rel=1e-15)]
+    r = et.train("mlp", data, optimizer="normalized:linf", eta=0.01, track=["normalized-generalized-sharpness"], **kw)
+    assert "hovers at S_inf/||g||_1 = 2/eta = 200" in r.summary()["threshold_note"]
+    assert {name: ths for name, _, _, ths in _panels(r)}["normalized-generalized"] == [pytest.approx(200.0)]
+    # Euclidean steepest descent is GD: the linear threshold on lambda_max stays
+    r = et.train("mlp", data, optimizer="steepest:l2", eta=0.2, **kw)
+    assert r.threshold == pytest.approx(10.0) and "threshold_note" not in r.summary()
+    code = main(
+        [
+            "train",
+            "--model",
+            "mlp",
+            "--widths",
+            "4",
+            "--n",
+            "40",
+            "--optimizer",
+            "steepest:linf",
+            "--eta",
+            "1e-3",
+            "--steps",
+            "2",
+            "--dtype",
+            "float64",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "S_inf < 2/eta = 2000" in out

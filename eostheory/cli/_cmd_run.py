@@ -28,7 +28,11 @@ DESCRIPTION = (
     "average over the last 10% of steps. --optimizer takes any built-in rule and --update any "
     "rule written out (g the gradient, w the parameter, other assigned names buffers starting at 0), "
     "with --hp for its hyperparameters; the threshold shown is the one derived from the rule. "
-    "--track records more measures at the recorded steps, from the exact dense Hessian."
+    "--track records more measures at the recorded steps, from the exact dense Hessian. "
+    "Steepest descent under a norm (--optimizer steepest:linf, normalized:block, muon, ...) records "
+    "the generalized sharpness S in that norm, the dual gradient norm and S/||g||_*; its threshold is "
+    "S < 2/eta (unnormalized), or S/||g||_* = 2/eta where normalized methods hover; --groups declares "
+    "the parameter blocks of block and spectral norms."
 )
 
 EPILOG = """examples:
@@ -38,10 +42,15 @@ EPILOG = """examples:
   eostheory run --potential quartic --x0 0.1 --eta 0.01 --steps 500 --optimizer adam --hp beta1=0.9,beta2=0.999
   eostheory run --potential selfstab --eta 0.45 --x0 0.01,1.5 --steps 5000 \\
       --track sharpness,grad-norm,directional-smoothness,eigenvalues --top-k 2 --out runs/selfstab
+  eostheory run --potential "0.5*(3*x**2 + 2*x*y + 2*y**2)" --optimizer steepest:linf --eta 0.25 \
+      --x0 1,1 --steps 200
+  eostheory run --potential "0.5*(4*x**2 + y**2 + z**2) + 0.5*x*y" --optimizer normalized:block \
+      --groups "x,y;z" --eta 0.05 --x0 1,1,1 --steps 500
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from eostheory.geometry import STEEPEST_NAMES
     from eostheory.optimizers import OPTIMIZERS
     from eostheory.optimizers._measures import TOY_MEASURES
 
@@ -49,7 +58,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = textwrap.fill(DESCRIPTION, width=min(100, shutil.get_terminal_size((80, 24)).columns - 2))
     add_potential_args(p)
-    p.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS), help="update rule (default gd)")
+    p.add_argument(
+        "--optimizer",
+        default=None,
+        choices=[*OPTIMIZERS, *STEEPEST_NAMES],
+        metavar="NAME",
+        help="update rule (" + ", ".join(OPTIMIZERS) + "), or steepest descent under a norm: steepest:NORM, "
+        "normalized:NORM, steepest-momentum:NORM, normalized-momentum:NORM, muon (NORM: l2, linf, l1, block, "
+        "spectral); default gd",
+    )
+    p.add_argument(
+        "--groups",
+        default=None,
+        metavar="x,y;z",
+        help="steepest descent only: the parameter blocks of the norm, symbols separated by ',' and blocks "
+        "by ';' (default: every parameter its own block)",
+    )
     p.add_argument(
         "--update",
         action="append",
@@ -167,6 +191,52 @@ def _track(args: argparse.Namespace, dim: int) -> tuple[list[Any], int]:
     return measures, top_k
 
 
+def _groups(args: argparse.Namespace, pot: Any, opt: Any) -> list[list[str]] | None:
+    """``--groups "x,y;z"`` as blocks of symbol names, checked against the potential before any work."""
+    from eostheory.geometry import SteepestOptimizer
+
+    if args.groups is None:
+        return None
+    if not isinstance(opt, SteepestOptimizer):
+        raise EosInputError(f"--groups declares the blocks of a norm; {opt.name} is not steepest descent under a norm")
+    blocks = [[x.strip() for x in b.split(",") if x.strip()] for b in args.groups.split(";") if b.strip()]
+    names = [p.name for p in pot.params]
+    flat = [x for b in blocks for x in b]
+    if sorted(flat) != sorted(names):
+        raise EosInputError(
+            f"--groups {args.groups!r} must list each parameter of the potential once: {', '.join(names)}"
+        )
+    return blocks
+
+
+def _generalized_measures(result: Any) -> dict[str, Any]:
+    """Plot-only measures for a steepest-descent run: its generalized quantity against 2/eta."""
+    from eostheory.optimizers._measures import ToyMeasure
+
+    gen = result.generalized
+    if gen is None or "generalized_sharpness" not in result.series:
+        return {}
+    norm = gen["norm"]
+    s_line = ("stability",) if not gen["normalized"] else ()
+    n_line = ("stability",) if gen["normalized"] else ()
+    return {
+        "generalized-sharpness": ToyMeasure(
+            "generalized-sharpness",
+            lambda _s: None,
+            label=f"generalized sharpness ({norm})",
+            thresholds=s_line,
+            panel="generalized",
+        ),
+        "normalized-generalized-sharpness": ToyMeasure(
+            "normalized-generalized-sharpness",
+            lambda _s: None,
+            label=f"S/||g||_* ({norm})",
+            thresholds=n_line,
+            panel="normalized-generalized",
+        ),
+    }
+
+
 def _plot_measures(result: Any, path: Any, threshold: float | None) -> None:
     """The tracked measures in panels (the figure code of network runs, fed the toy run's series)."""
     from types import SimpleNamespace
@@ -177,7 +247,7 @@ def _plot_measures(result: Any, path: Any, threshold: float | None) -> None:
 
     view = SimpleNamespace(
         series={"step": [int(x) for x in result.t], **result.series},
-        measures=result.measures,
+        measures={**_generalized_measures(result), **result.measures},
         step_loss=np.zeros(0),
         config=SimpleNamespace(hyperparameters=result.config.hyperparameters, batch_size=None, track=()),
         threshold=threshold,
@@ -202,6 +272,7 @@ def execute(args: argparse.Namespace) -> int:
     hyper = _hyper(args, opt, eta)
     pot = resolve_potential(args)
     measures, top_k = _track(args, pot.dim)
+    groups = _groups(args, pot, opt)
     record_every = _record_every(args, steps, pot.dim)
     result = run(
         pot,
@@ -213,6 +284,7 @@ def execute(args: argparse.Namespace) -> int:
         record_every=record_every,
         track=measures or None,
         top_k=top_k,
+        groups=groups,
     )
     threshold, note = result.threshold, result.threshold_note
     summary = result.summary()
@@ -224,7 +296,10 @@ def execute(args: argparse.Namespace) -> int:
         from eostheory.analysis.plots import plot_run
 
         d = result.save(out)
-        plot_run(result, d / "run.png", threshold=float("nan") if threshold is None else threshold)
+        gen = result.generalized
+        on_lam = threshold is not None and (gen is None or (gen["norm"] == "l2" and not gen["normalized"]))
+        # a generalized threshold is on S in its norm, not on lambda_max: drawn in measures.png instead
+        plot_run(result, d / "run.png", threshold=threshold if on_lam else float("nan"))
         if result.series:
             try:
                 _plot_measures(result, d / "measures.png", threshold)
@@ -237,10 +312,17 @@ def execute(args: argparse.Namespace) -> int:
         f, a = result.final, result.average
         print(f"potential  {pot}")
         print(f"optimizer  {result.config.optimizer}: {'; '.join(result.config.update)}")
+        gen = result.generalized
         thr = f", threshold none: not linear (no linear threshold: {note})"
-        if threshold is not None:
+        if gen is not None and threshold is not None:  # steepest descent under a norm
+            where = "hovers at" if gen["normalized"] else "stable below"
+            thr = f", threshold {gen['quantity']} {where} 2/eta = {threshold:.6g}"
+            thr += f" (generalized sharpness, {gen['norm']} norm)"
+        elif threshold is not None:
             thr = f", threshold lam* = {threshold:.6g}"
         print(f"           {result.config.hyperparameters}, 2/eta = {2 / eta:.6g}{thr}")
+        if gen is not None and threshold is None:  # a built-in rule that is steepest descent under a norm
+            print(f"           generalized threshold: {gen['statement']} (a steepest:/normalized: name tracks S)")
         print(f"status     {result.status} ({result.message})")
 
         def show(p: list[float]) -> str:

@@ -7,6 +7,9 @@ r"""Non-Euclidean geometry: norms, steepest-descent methods and generalized shar
 - :func:`steepest_optimizer` (``steepest:NORM``, ``normalized:NORM``, the momentum kinds,
   ``muon``), :func:`steepest_step` and :func:`run_steepest` on toy potentials; on networks
   :func:`eostheory.torch.train` takes the same names.
+- :func:`descent_identity`, :func:`descent_threshold`, :func:`ray_multiplier`,
+  :func:`normalized_two_cycle`, :func:`sign_descent_diagonal_cycle` (sympy): the descent
+  identity, the threshold and the normalized 2-cycle derived on a symbolic quadratic.
 - :func:`frank_wolfe` (generalized sharpness with a Frank–Wolfe gap), :func:`exact_sharpness`
   (dense references), :func:`step_smoothness` (Mishkin et al. 2024's D, A, H along a step).
 
@@ -53,10 +56,22 @@ from eostheory.geometry._steepest import (
     SteepestOptimizer,
     SteepestRun,
     generalized_threshold,
+    generalized_threshold_note,
     is_steepest_name,
     run_steepest,
     steepest_optimizer,
     steepest_step,
+)
+from eostheory.geometry._symbolic import (
+    DescentIdentities,
+    DescentIdentity,
+    TwoCycle,
+    descent_identity,
+    descent_threshold,
+    generic_descent_identity,
+    normalized_two_cycle,
+    ray_multiplier,
+    sign_descent_diagonal_cycle,
 )
 
 __all__ = [
@@ -68,6 +83,8 @@ __all__ = [
     "BlockNorm",
     "Combined",
     "CustomNorm",
+    "DescentIdentities",
+    "DescentIdentity",
     "Geometry",
     "L1Block",
     "L2Block",
@@ -78,15 +95,23 @@ __all__ = [
     "SpectralBlock",
     "SteepestOptimizer",
     "SteepestRun",
+    "TwoCycle",
     "check_norm",
+    "descent_identity",
+    "descent_threshold",
     "exact_sharpness",
     "frank_wolfe",
     "generalized_threshold",
+    "generalized_threshold_note",
+    "generic_descent_identity",
     "get_norm",
     "is_steepest_name",
     "newton_schulz",
     "newton_schulz_error",
+    "normalized_two_cycle",
+    "ray_multiplier",
     "run_steepest",
+    "sign_descent_diagonal_cycle",
     "spectral_2x2_sharpness",
     "steepest_optimizer",
     "steepest_step",

@@ -284,6 +284,7 @@ def run_steepest(
     params: Sequence[str] | None = None,
     record_every: int = 1,
     gtol: float = 1e-12,
+    average_window: int | None = None,
 ) -> SteepestRun:
     r"""Run a steepest-descent optimizer on a toy potential (compiled gradient, numpy step).
 
@@ -301,9 +302,12 @@ def run_steepest(
             default: every parameter its own block.
         record_every: record stride.
         gtol: stop when :math:`\|\nabla L\|_*` falls below it.
+        average_window: also average the parameters, the loss and :math:`\lambda_{\max}` over
+            the iterates of the last ``average_window`` steps (``extra["average"]``, when the
+            run uses all its steps; one compiled Hessian per step of the window).
 
     Returns:
-        :class:`SteepestRun`.
+        :class:`SteepestRun`; ``extra["tail"]`` holds the last (up to 256) iterates.
 
     Examples:
         >>> r = run_steepest("0.5*(3*x**2 + y**2)", "steepest:linf", x0=[1.0, 1.0], steps=200, eta=0.1,
@@ -356,6 +360,8 @@ def run_steepest(
     step_loss = np.zeros(steps)
     status, message, taken = "max_steps", "", steps
     tail: list[np.ndarray] = []
+    avg_from = steps - positive_int("average_window", average_window) if average_window is not None else steps
+    sums, navg = np.zeros(pot.dim + 2), 0
     t0 = time.perf_counter()
 
     def record(tt: int, x: np.ndarray, gx: np.ndarray) -> None:
@@ -372,10 +378,18 @@ def run_steepest(
         lt = cp.loss(w, c)
         if not (math.isfinite(lt) and np.all(np.isfinite(g))) or np.max(np.abs(w)) > 1e100:
             status, taken, message = "diverged", t, f"diverged at step {t}"
+            last = next((x for x in reversed(tail[:-1]) if math.isfinite(cp.loss(x, c))), None)
+            if last is not None and (not rec["t"] or rec["t"][-1] != t - 1):  # the last finite iterate
+                record(t - 1, last, cp.grad(last, c))
             break
         if t % stride == 0:
             record(t, w, g)
         step_loss[t] = lt
+        if t >= avg_from:
+            sums[: pot.dim] += w
+            sums[pot.dim] += lt
+            sums[pot.dim + 1] += cp.sharpness(w, c)
+            navg += 1
         if float(geo.dual(g)) <= gtol and not opt.momentum:
             status, taken, message = "converged", t, f"converged in {t} steps (dual gradient norm <= {gtol:g})"
             break
@@ -394,6 +408,15 @@ def run_steepest(
     if status != "diverged" and (not rec["t"] or rec["t"][-1] != taken):
         record(taken, w, cp.grad(w, c))
     period = 0 if status in ("diverged", "max_steps") else (1 if status == "converged" else period)
+    extra: dict[str, Any] = {"tail": np.asarray(tail), "average_hessians": navg}
+    if navg and taken == steps:
+        n = pot.dim
+        extra["average"] = {
+            "params": [float(x) for x in sums[:n] / navg],
+            "loss": float(sums[n] / navg),
+            "sharpness": float(sums[n + 1] / navg),
+            "window": navg,
+        }
     return SteepestRun(
         opt.name,
         eta,
@@ -409,6 +432,7 @@ def run_steepest(
         step_loss[:taken],
         message,
         time.perf_counter() - t0,
+        extra,
     )
 
 
@@ -427,7 +451,7 @@ _SYMBOL = {"linf": "S_inf", "l2": "S_2", "l1": "S_1", "block": "S_block", "spect
 _DUAL = {"linf": "||g||_1", "l2": "||g||_2", "l1": "||g||_inf", "block": "max_b ||g_b||_2", "spectral": "sum ||G||_nuc"}
 
 
-def generalized_threshold(name: str) -> dict[str, Any] | None:
+def generalized_threshold(name: str | SteepestOptimizer) -> dict[str, Any] | None:
     r"""The generalized stability threshold of a steepest-descent method, or ``None`` if ``name`` is not one.
 
     Unnormalized steepest descent in a norm is stable at a minimum of a quadratic iff
@@ -442,7 +466,13 @@ def generalized_threshold(name: str) -> dict[str, Any] | None:
         >>> generalized_threshold("sign-gd")["statement"]
         'S_inf/||g||_1 < 2/eta, S_inf = max_(||d||_inf <= 1) d^T H d'
     """
-    if name in STEEPEST_BUILTINS:
+    if not isinstance(name, str | SteepestOptimizer):  # an update-rule optimizer object: by its name
+        name = getattr(name, "name", None)
+        if not isinstance(name, str):
+            return None
+    if isinstance(name, SteepestOptimizer):  # also one with a custom norm
+        key, normalized, name = name.geometry.name, name.normalized, name.name
+    elif name in STEEPEST_BUILTINS:
         key, normalized = STEEPEST_BUILTINS[name]
     elif is_steepest_name(name):
         opt = steepest_optimizer(name)
@@ -460,3 +490,29 @@ def generalized_threshold(name: str) -> dict[str, Any] | None:
         "threshold": "2/eta",
         "statement": f"{quantity} < 2/eta, {sym} = max_({ball} <= 1) d^T H d",
     }
+
+
+def generalized_threshold_note(optimizer: str | SteepestOptimizer, eta: float | None) -> str | None:
+    r"""One line on a steepest-descent method's threshold at ``eta``, for run reports; ``None`` if it is not one.
+
+    Unnormalized: :math:`S < 2/\eta` on the generalized sharpness (the ``generalized-sharpness``
+    measure, whose panel draws :math:`2/\eta`); normalized: :math:`S/\|g\|_*` hovers at
+    :math:`2/\eta` (``normalized-generalized-sharpness``).
+
+    Examples:
+        >>> generalized_threshold_note("steepest:spectral", 0.1).split(" (")[0]
+        'steepest:spectral: threshold on the generalized sharpness in the spectral norm, S_spec < 2/eta = 20'
+    """
+    gen = generalized_threshold(optimizer)
+    if gen is None:
+        return None
+    value = f" = {2.0 / eta:.6g}" if eta else ""
+    if gen["normalized"]:
+        return (
+            f"{gen['optimizer']}: normalized steepest descent in the {gen['norm']} norm hovers at "
+            f"{gen['quantity']} = 2/eta{value} (track normalized-generalized-sharpness; its panel draws the line)"
+        )
+    return (
+        f"{gen['optimizer']}: threshold on the generalized sharpness in the {gen['norm']} norm, "
+        f"{gen['quantity']} < 2/eta{value} (track generalized-sharpness; its panel draws the line)"
+    )

@@ -53,7 +53,8 @@ def as_optimizer(optimizer: Optimizer | str = "gd", update: str | Sequence[str] 
     """The optimizer of a run: a built-in or registered one, or a rule written out.
 
     Args:
-        optimizer: an :class:`Optimizer` or a registered name.
+        optimizer: an :class:`Optimizer`, a registered name, or a steepest-descent name
+            (``steepest:linf``, ``normalized:spectral``, ``muon``, …: see :mod:`eostheory.geometry`).
         update: instead, the step as update-rule lines (a sequence, or one string with the
             lines separated by ``;`` or newlines); the optimizer is then named ``"custom"``.
 
@@ -69,6 +70,10 @@ def as_optimizer(optimizer: Optimizer | str = "gd", update: str | Sequence[str] 
         (beta, eta)
     """
     if update is None:
+        from eostheory.geometry._steepest import is_steepest_name, steepest_optimizer
+
+        if is_steepest_name(optimizer):  # steepest descent under a norm: not an update rule
+            return steepest_optimizer(optimizer)
         return get_optimizer(optimizer)
     if not (optimizer == "gd" or (isinstance(optimizer, str) and optimizer == "custom")):
         name = optimizer.name if isinstance(optimizer, Optimizer) else optimizer
@@ -146,8 +151,26 @@ class RunResult:
         return self.config.hyperparameters["eta"]
 
     @property
+    def generalized(self) -> dict[str, Any] | None:
+        r"""For steepest descent under a norm (and the built-in ``sign-gd``, ``linf-descent``,
+        ``normalized-gd``): the generalized-sharpness threshold, ``{"norm", "normalized",
+        "quantity", "statement", "threshold", "value"}`` with ``value`` :math:`2/\eta`
+        (see :func:`eostheory.geometry.generalized_threshold`); else ``None``."""
+        from eostheory.geometry._steepest import generalized_threshold
+
+        gen = generalized_threshold(self.config.optimizer)
+        return None if gen is None else {**gen, "value": 2.0 / self.eta}
+
+    @property
     def threshold(self) -> float | None:
-        """The rule's linear stability threshold (see :func:`stability_threshold`; derived once, on first use)."""
+        r"""The rule's linear stability threshold (see :func:`stability_threshold`; derived once, on first use).
+
+        For steepest descent under a norm (``steepest:NORM``, ``normalized:NORM``, …), which is
+        no update rule, it is :math:`2/\eta` on the generalized sharpness (see :attr:`generalized`)."""
+        from eostheory.geometry._steepest import is_steepest_name
+
+        if "threshold" not in self.extra and is_steepest_name(self.config.optimizer):
+            self.extra["threshold"], self.extra["threshold_note"] = 2.0 / self.eta, ""
         if "threshold" not in self.extra:
             opt = Optimizer(self.config.optimizer, tuple(self.config.update))  # the rule as run
             value, note = stability_threshold(opt, self.config.hyperparameters)
@@ -179,6 +202,7 @@ class RunResult:
             "final": self.final,
             "average": self.average,
             "threshold_2_over_eta": 2.0 / self.eta,
+            **({"generalized_threshold": self.generalized} if self.generalized is not None else {}),
             "work": self.work,
             "seconds": self.seconds,
             "config": asdict(self.config),
@@ -375,6 +399,7 @@ def run(
     update: str | Sequence[str] | None = None,
     track: Any = None,
     top_k: int = 1,
+    groups: Sequence[Sequence[str]] | None = None,
 ) -> RunResult:
     r"""Run an explicit optimizer on a potential and classify the outcome.
 
@@ -413,6 +438,16 @@ def run(
             optimizer is then named ``"custom"``).
         track: measures to record at the recorded steps (names, ``"a,b"``, or callables).
         top_k: eigenpairs tracked by ``eigenvalues`` and ``alignment`` (at most the dimension).
+        groups: for steepest descent under a norm, the parameter blocks by symbol name
+            (``[["x", "y"], ["z"]]``; default every parameter its own block).
+
+    Steepest descent under a norm (``optimizer="steepest:linf"``, ``"normalized:block"``,
+    ``"muon"``, …) is no elementwise rule: it runs through
+    :func:`eostheory.geometry.run_steepest` (the compiled gradient and Hessian, the step in
+    numpy) and returns the same :class:`RunResult`, with the series
+    ``generalized_sharpness`` (:math:`S_{\|\cdot\|}`, exact reference where there is one),
+    ``dual_grad_norm`` and ``normalized_generalized_sharpness`` (:math:`S/\|g\|_*`) at the
+    records, and :attr:`RunResult.threshold` :math:`2/\eta` on the generalized sharpness.
 
     Returns:
         A :class:`RunResult`.
@@ -431,6 +466,9 @@ def run(
         ...         track="sharpness,directional-smoothness")
         >>> q.config.optimizer, q.series["sharpness"][0], q.series["directional_smoothness"][0]
         ('custom', 3.0, 3.0)
+        >>> s = run("0.5*(3*x**2 + 2*x*y + 2*y**2)", "steepest:linf", x0=[1.0, 1.0], steps=50, eta=0.1)
+        >>> s.status, s.threshold, s.series["generalized_sharpness"][0], s.generalized["quantity"]
+        ('converged', 20.0, 7.0, 'S_inf')
     """
     pot = as_potential(potential, params=params, constants=None)
     opt = as_optimizer(optimizer, update)
@@ -458,6 +496,13 @@ def run(
         raise EosInputError(
             f"the loss is not finite at x0 = {[float(x) for x in w]} (L = {pot.expr}): start inside the domain of L"
         )
+    from eostheory.geometry._steepest import SteepestOptimizer
+
+    if isinstance(opt, SteepestOptimizer):
+        hyper_named = {hs.name: v for hs, v in zip(opt.hyperparameters, hvals, strict=True)}
+        return _run_steepest(pot, opt, cp, c, w, steps, stride, gtol, hyper_named, measures, top_k, groups, x0)
+    if groups is not None:
+        raise EosInputError(f"groups declare the blocks of a norm; {opt.name} is not steepest descent under a norm")
     mod = _run_module(cp, opt)
 
     window = max(2, (steps // 10) // 2 * 2)
@@ -578,3 +623,97 @@ def run(
         series=series,
         measures={m.name: m for m in measures},
     )
+
+
+def _run_steepest(
+    pot: Potential,
+    opt: Any,
+    cp: CompiledPotential,
+    c: np.ndarray,
+    w: np.ndarray,
+    steps: int,
+    stride: int,
+    gtol: float,
+    hyper: dict[str, float],
+    measures: list[ToyMeasure],
+    top_k: int,
+    groups: Sequence[Sequence[str]] | None,
+    x0: Any,
+) -> RunResult:
+    """:func:`run` for steepest descent under a norm (:func:`~eostheory.geometry.run_steepest`, as a RunResult)."""
+    from eostheory.geometry._steepest import run_steepest
+
+    window = max(2, (steps // 10) // 2 * 2)
+    r = run_steepest(
+        pot,
+        opt,
+        x0=w,
+        steps=steps,
+        eta=hyper["eta"],
+        beta=hyper.get("beta"),
+        groups=groups,
+        constants={s.name: float(v) for s, v in zip(pot.constants, c.tolist(), strict=False)},
+        record_every=stride,
+        gtol=gtol,
+        average_window=window,
+    )
+    final = _point(cp, r.params[-1], c) if len(r.t) else _point(cp, w, c)
+    avg = r.extra.get("average")
+    if avg is None:  # stopped early (or diverged): the last iterates seen
+        seq = np.asarray(r.extra["tail"])[-max(1, min(len(r.extra["tail"]), max(2, r.steps // 10))) :]
+        pts = [_point(cp, x, c) for x in seq]
+        ok = [p for p in pts if p["loss"] is not None and p["sharpness"] is not None] or [final]
+        avg = {
+            "params": [float(x) for x in np.mean([p["params"] for p in ok], axis=0)],
+            "loss": float(np.mean([p["loss"] for p in ok])) if ok[0]["loss"] is not None else None,
+            "sharpness": float(np.mean([p["sharpness"] for p in ok])) if ok[0]["sharpness"] is not None else None,
+            "window": len(ok),
+        }
+    series: dict[str, list[Any]] = {
+        "loss": [float(v) for v in r.loss],
+        "generalized_sharpness": [float(v) for v in r.generalized_sharpness],
+        "dual_grad_norm": [float(v) for v in r.dual_grad],
+        "normalized_generalized_sharpness": [
+            float(s) / float(d) if d > 0 else None for s, d in zip(r.generalized_sharpness, r.dual_grad, strict=True)
+        ],
+    }
+    tracked, n_hess = _track(measures, cp, c, r.t, r.params, r.loss, x0, hyper, top_k)
+    series.update(tracked)
+    config = RunConfig(
+        potential=pot.name or str(pot.expr),
+        params=tuple(p.name for p in pot.params),
+        constants={s.name: v for s, v in zip(pot.constants, c.tolist(), strict=False)},
+        optimizer=opt.name,
+        update=tuple(opt.update),
+        hyperparameters=dict(hyper),
+        x0=tuple(float(x) for x in np.asarray(x0, dtype=float).reshape(-1)),
+        steps=steps,
+        record_every=stride,
+        gtol=gtol,
+        track=tuple(m.name for m in measures),
+        top_k=top_k,
+    )
+    n_rec = len(r.t)
+    work = {
+        "steps": int(r.steps),
+        "gradients": int(r.steps) + 1 + n_rec * (1 + bool(measures)),
+        "hessians": n_rec + int(r.extra.get("average_hessians", 0)) + n_hess,
+    }
+    result = RunResult(
+        config,
+        r.status,
+        r.period,
+        int(r.steps),
+        r.t,
+        r.params,
+        r.loss,
+        r.sharpness,
+        final,
+        avg,
+        work,
+        r.message,
+        r.seconds,
+        series=series,
+        measures={m.name: m for m in measures},
+    )
+    return result
