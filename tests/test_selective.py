@@ -310,3 +310,64 @@ def test_selective_input_errors():
     with pytest.raises(EosInputError, match="out of range"):
         et.selective("mlp", data, **kw, groups={"a": [0, 99]})
     assert main(["selective", "--data", "mixture", "--eta-stable", "0.1"]) == 2  # a one-line error, no traceback
+
+
+# ----------------------------------------------------------------------------- the seeds on the sweep engine
+
+_QUICK = dict(
+    groups="injected",
+    model_kwargs={"widths": (8,)},
+    eta_base=0.3,
+    relative=True,
+    eta_edge=1.1,
+    eta_stable=0.5,
+    fork_step=30,
+    steps=8,
+    random_draws=2,
+    top_k=1,
+    device="cpu",
+)
+
+
+def test_each_seed_depends_only_on_its_own_task():
+    """What makes the seeds distributable: a seed's numbers do not depend on what ran before it
+    in the same process (a worker runs the seeds it is given, in any order)."""
+    data = et.selective_mixture(48)
+    a = et.selective("mlp", data, seeds=[0, 1], **_QUICK).summary
+    b = et.selective("mlp", data, seeds=[1, 0], **_QUICK).summary
+    assert a["engine"] == "in-process (no cluster)"
+    by_seed = {s["seed"]: json.dumps(s) for s in b["seeds"]}
+    for s in a["seeds"]:  # exact: the same float64 operations on the same inputs
+        assert json.dumps(s) == by_seed[s["seed"]]
+    assert a["seeds"][0]["groups"]["aligned"]["gain"] != a["seeds"][1]["groups"]["aligned"]["gain"]
+
+
+def test_engine_options_refused_in_one_line(capsys):
+    data = et.selective_mixture(48)
+    with pytest.raises(EosInputError, match="workers"):
+        et.selective("mlp", data, seeds=2, workers=-1, **_QUICK)
+    with pytest.raises(EosInputError, match="its own workers"):
+        et.selective("mlp", data, seeds=2, workers=2, scheduler="tcp://127.0.0.1:9", **_QUICK)
+    assert main(["selective", "--quick", "--workers", "-1"]) == 2
+    assert main(["selective", "--quick", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--scheduler tcp://127.0.0.1:9: cannot reach a Dask scheduler" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_seeds_on_a_local_cluster_give_the_in_process_numbers_bit_for_bit(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    docs = {}
+    for w in ("0", "2"):
+        out = tmp_path / f"w{w}"
+        argv = ["selective", "--quick", "--json", "--device", "cpu", "--workers", w, "--out", str(out), "--keep-runs"]
+        assert main(argv) == 0
+        docs[w] = json.loads(capsys.readouterr().out)
+        # the run directories of every seed, written by whichever process ran it
+        assert all((out / "runs" / f"seed{s}" / b / "config.json").exists() for s in (0, 1) for b in ("base", "edge"))
+    assert docs["0"]["engine"] == "in-process (no cluster)" and docs["2"]["engine"] == "local cluster (2 workers)"
+    for d in docs.values():
+        for key in ("seconds", "engine", "figures"):
+            d.pop(key)
+    # strict JSON writes each float64 as its shortest round-trip text: equal texts are equal bits
+    assert json.dumps(docs["0"], sort_keys=True) == json.dumps(docs["2"], sort_keys=True)

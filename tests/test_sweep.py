@@ -578,3 +578,70 @@ def test_list_prints_the_points_and_writes_nothing(tmp_path: Path, capsys: pytes
     lines = stdout.splitlines()
     assert code == 0 and lines[-1] == "2 points over eta" and not out.exists()
     assert "eostheory run --potential=selfstab --eta=0.4 --x0=0.01,1.5" in lines[0]  # defaults left out
+
+
+# --- map_tasks: any function over independent tasks, on the same engine --------------------------------
+def test_map_tasks_in_process_keeps_order_and_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    import math
+
+    from eostheory.sweep import map_tasks
+
+    seen: list[int] = []
+    res = map_tasks(math.factorial, [5, -1, 3], workers=0, callback=lambda o: seen.append(o.index))
+    assert res.engine == "in-process (no cluster)" and seen == [0, 1, 2]
+    assert [o.ok for o in res.outcomes] == [True, False, True]
+    assert [o.value for o in res.outcomes] == [120, None, 6]  # 5!, the failure, 3!
+    bad = res.failed[0]
+    assert bad.index == 1 and bad.error is not None and bad.error.startswith("ValueError: factorial()")
+    assert isinstance(bad.exception, ValueError) and "factorial" in (bad.traceback or "")
+    with pytest.raises(ValueError, match="factorial"):  # raised once every task is back
+        res.values()
+    # one task and no engine asked for: in this process, even with a (dead) scheduler in the environment
+    monkeypatch.setenv("EOSTHEORY_SCHEDULER", "tcp://127.0.0.1:9")
+    one = map_tasks(math.factorial, [4])
+    assert one.values() == [24] and one.engine == "in-process (no cluster)"
+    assert map_tasks(math.factorial, []).outcomes == []
+    with pytest.raises(EosInputError, match=">= 0"):
+        map_tasks(math.factorial, [1, 2], workers=-1)
+    with pytest.raises(EosInputError, match="has its own workers"):
+        map_tasks(math.factorial, [1, 2], workers=2, scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(EosInputError, match="cannot reach a Dask scheduler"):
+        map_tasks(math.factorial, [1, 2], connect_timeout=0.5)  # the environment's scheduler, unreachable
+
+
+def test_map_tasks_on_a_shared_local_cluster() -> None:
+    import math
+
+    from eostheory.sweep import engine, map_tasks
+
+    here = f":{os.getpid()}"
+    with engine(workers=2) as eng:  # one cluster for several maps
+        res = map_tasks(math.factorial, [9, 8, -2, 7, 6], scheduler=eng)
+        b = map_tasks(math.factorial, [5, 6, 7], scheduler=eng)
+        assert eng.client is not None and eng.client.status == "running"  # a map does not close a shared engine
+        with pytest.raises(EosInputError, match="its own workers"):
+            map_tasks(math.factorial, [1], scheduler=eng, workers=1)
+    assert res.engine == b.engine == "local cluster (2 workers)"
+    # results in task order, whatever order the workers finished in; the failure kept, the rest done
+    assert [o.value for o in res.outcomes] == [362880, 40320, None, 5040, 720]
+    assert [o.index for o in res.outcomes] == [0, 1, 2, 3, 4]
+    assert isinstance(res.outcomes[2].exception, ValueError)  # brought back from the worker
+    assert b.values() == [120, 720, 5040]
+    workers = {o.worker for o in res.outcomes + b.outcomes}
+    assert len(workers) <= 2 and all(w and not w.endswith(here) for w in workers)  # the two worker processes
+    with engine(workers=0) as none:  # workers=0: every map given this engine runs in this process
+        assert map_tasks(math.factorial, [3, 4], scheduler=none).engine == "in-process (no cluster)"
+
+
+@pytest.mark.slow
+def test_map_tasks_starts_and_closes_its_own_cluster() -> None:
+    import math
+
+    from distributed import Client
+
+    from eostheory.sweep import map_tasks
+
+    res = map_tasks(math.factorial, [4, 3, 2], workers=2)
+    assert res.engine == "local cluster (2 workers)" and res.values() == [24, 6, 2]
+    with pytest.raises(ValueError):
+        Client.current()  # no client left behind

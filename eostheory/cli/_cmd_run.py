@@ -60,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_potential_args(p)
     p.add_argument(
         "--optimizer",
-        default=None,
+        default="gd",  # a real default: a sweep's point key leaves defaults out, typed or not
         choices=[*OPTIMIZERS, *STEEPEST_NAMES],
         metavar="NAME",
         help="update rule (" + ", ".join(OPTIMIZERS) + "), or steepest descent under a norm: steepest:NORM, "
@@ -114,7 +114,7 @@ def _optimizer(args: argparse.Namespace) -> Any:
     from eostheory.optimizers._run import as_optimizer
 
     if args.update:
-        if args.optimizer is not None:
+        if args.optimizer != "gd":
             raise EosInputError("give either --optimizer or --update lines, not both")
         return as_optimizer(update="; ".join(args.update))
     return as_optimizer(args.optimizer or "gd")

@@ -29,6 +29,7 @@ EPILOG = """groups (--groups, joined with +):
 
 examples:
   eostheory selective --quick --json
+  eostheory selective --quick --workers 2 --json      # the seeds on a local cluster of 2 workers
   eostheory selective --data mixture --groups injected+loss-quantiles:4 --widths 32 --eta-base 0.3 \\
       --relative --eta-edge 1.05 --eta-stable 0.5 --fork-step 200 --steps 40 --seeds 5 --out S
   eostheory selective --data digits --n 300 --widths 32,32 --groups label+loss-quantiles:5 \\
@@ -89,6 +90,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--top-k", help="eigenvectors for the alignment (default 3)")
     b.add_argument("--ci", choices=["t", "bootstrap"], help="interval over seeds: Student t (default) or bootstrap")
     b.add_argument("--quick", action="store_true", help="a tiny preset for a smoke test (a few seconds)")
+    e = p.add_argument_group("where the seeds run (the sweep engine)")
+    e.add_argument(
+        "--workers",
+        metavar="N",
+        help="run the seeds as tasks of a local Dask cluster of N one-thread workers (default 0: one seed after "
+        "another in this process); the numbers are the same",
+    )
+    e.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler to run the seeds on, e.g. tcp://host:8786 (with --keep-runs, --out must be on a "
+        "file system the workers share)",
+    )
+    e.add_argument("--connect-timeout", metavar="S", help="seconds to wait for --scheduler (default 10)")
     p.add_argument("--threads", help="CPU threads for torch (default 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--keep-runs", action="store_true", help="keep the run directories under --out/runs")
@@ -141,6 +156,12 @@ def execute(args: argparse.Namespace) -> int:
         default_groups = "loss-quantiles:4"
     eta_base = _opt(args, "eta_base")
     out_runs = (out / "runs") if (out is not None and args.keep_runs) else None
+    workers = None if args.workers is None else int_option("--workers", args.workers, minimum=0)
+    timeout = _float("--connect-timeout", args.connect_timeout or "10")
+    if not (timeout > 0 and timeout < float("inf")):
+        raise EosInputError(f"--connect-timeout must be a positive number of seconds, got {args.connect_timeout}")
+    if args.scheduler is not None and workers is not None:
+        raise EosInputError("--workers sizes a local cluster; a --scheduler cluster has its own workers")
     progress = (lambda m: print(f"eostheory selective: {m}", file=sys.stderr)) if sys.stderr.isatty() else None
     res = et.selective(
         model,
@@ -162,6 +183,9 @@ def execute(args: argparse.Namespace) -> int:
         device=_opt(args, "device", "auto"),
         out=out_runs,
         progress=progress,
+        workers=workers,
+        scheduler=args.scheduler,
+        connect_timeout=timeout,
     )
     s = res.summary
     if out is not None:
@@ -209,4 +233,5 @@ def _print(s: dict[str, Any]) -> None:
         )
     rc = s["rank_correlation"]
     print(f"rank corr  gain vs alignment (Spearman): {_iv(rc) if rc['mean'] is not None else 'n/a (< 3 groups)'}")
-    print(f"overall    gain of the whole loss {_iv(s['overall']['gain_all'])}; {s['seconds']:.1f} s")
+    print(f"overall    gain of the whole loss {_iv(s['overall']['gain_all'])}")
+    print(f"ran        {s['seconds']:.1f} s, {s['engine']}")

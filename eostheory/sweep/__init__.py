@@ -7,7 +7,9 @@ command's ``--json`` output, and stores one row per point in ``S/points/<key>.pa
 
 * :func:`sweep` -- the Python entry point (``eos.sweep``);
 * :func:`load_sweep` -- the stored rows as a pandas DataFrame (``eos.load_sweep``);
-* :func:`plan` -- the points of a sweep, without running anything.
+* :func:`plan` -- the points of a sweep, without running anything;
+* :func:`map_tasks` -- any picklable function over independent tasks, on the same engine
+  (:func:`engine` keeps one cluster open across several calls).
 
 Dask, pandas and pyarrow are imported only when a sweep runs or is loaded (the ``sweep``
 extra: ``pip install 'eostheory[sweep]'``).
@@ -19,10 +21,36 @@ import sys
 import types
 from typing import Any
 
-from eostheory.sweep._engine import RUNTIME_AXES, Plan, SweepResult, default_workers, plan, sweep
+from eostheory.sweep._engine import (
+    RUNTIME_AXES,
+    Engine,
+    MapResult,
+    Plan,
+    SweepResult,
+    TaskOutcome,
+    default_workers,
+    engine,
+    map_tasks,
+    plan,
+    sweep,
+)
 from eostheory.sweep._store import load_sweep
 
-__all__ = ["RUNTIME_AXES", "Plan", "SweepFrame", "SweepResult", "default_workers", "load_sweep", "plan", "sweep"]
+__all__ = [
+    "RUNTIME_AXES",
+    "Engine",
+    "MapResult",
+    "Plan",
+    "SweepFrame",
+    "SweepResult",
+    "TaskOutcome",
+    "default_workers",
+    "engine",
+    "load_sweep",
+    "map_tasks",
+    "plan",
+    "sweep",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,19 +11,24 @@ Compiled kernels: points that share a potential and an optimizer share their ker
 one point of each such group runs first and the rest of the group is submitted once it is
 back; by then its kernels are in the on-disk cache (written atomically), and the other
 workers load them instead of all compiling the same code at once.
+
+:func:`map_tasks` runs any picklable function over independent tasks on the same engine
+(one Dask task per task, failures kept per task, results in task order), and
+:func:`engine` keeps one cluster open across several calls.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from eostheory._errors import EosInputError
 from eostheory.sweep._args import CommandSpec, Point, command_spec, value_text
@@ -40,7 +45,19 @@ from eostheory.sweep._grid import (
 from eostheory.sweep._store import RESULTS, Store
 from eostheory.sweep._task import failed_row, preload_async, run_point
 
-__all__ = ["RUNTIME_AXES", "Plan", "SweepResult", "default_workers", "plan", "sweep"]
+__all__ = [
+    "RUNTIME_AXES",
+    "Engine",
+    "MapResult",
+    "Plan",
+    "SweepResult",
+    "TaskOutcome",
+    "default_workers",
+    "engine",
+    "map_tasks",
+    "plan",
+    "sweep",
+]
 
 #: axes that change a point's numbers but not its compiled code: points differing only in
 #: these share kernels, so one of them warms the cache for the rest
@@ -261,7 +278,7 @@ def plan(
 class _Progress:
     """A progress bar on standard error, only on a terminal: done, failed, remaining."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, desc: str = "sweep", unit: str = "point") -> None:
         self.done = self.failed = 0
         self.total = total
         self._bar = None
@@ -269,7 +286,7 @@ class _Progress:
             try:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc="sweep", unit="point", file=sys.stderr, leave=True)
+                self._bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True)
             except ImportError:
                 self._bar = None
 
@@ -303,6 +320,11 @@ class _Engine:
                 scheduler = None  # an explicit --workers asks for the embedded cluster
         if isinstance(scheduler, str) and scheduler.strip().lower() in ("", "local"):
             scheduler = None
+        if isinstance(scheduler, _Engine):  # an engine opened by engine(), shared: not closed here
+            if workers is not None:
+                raise EosInputError("workers sizes a new local cluster; an open engine has its own workers")
+            self.client, self._own_client, self.description = scheduler.client, False, scheduler.description
+            return
         if workers == 0 and scheduler is None:
             self.description = "in-process (no cluster)"
             return
@@ -561,3 +583,232 @@ def _execute(
         return count
     finally:
         bar.close()
+
+
+# ----------------------------------------------------------------------------- mapping a function over tasks
+
+#: the engine: a local cluster, a scheduler's client, or this process (see :func:`engine`)
+Engine = _Engine
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass
+class TaskOutcome(Generic[R]):
+    """What one task of :func:`map_tasks` gave.
+
+    Attributes:
+        index: the task's position in the input.
+        ok: it returned (``value`` holds its result); else it raised or never returned.
+        value: the function's return value (``None`` when it failed).
+        error: ``"TypeName: first line of the message"`` of the failure (``None`` when ok).
+        traceback: the formatted traceback of the failure, when it ran (cut to 4000 characters).
+        exception: the exception raised, when it could be brought back (``None`` otherwise).
+        seconds: the task's own run time (``None`` when it never returned).
+        worker: ``host:pid`` of the process that ran it.
+    """
+
+    index: int
+    ok: bool
+    value: R | None = None
+    error: str | None = None
+    traceback: str | None = None
+    exception: BaseException | None = None
+    seconds: float | None = None
+    worker: str | None = None
+
+
+@dataclass
+class MapResult(Generic[R]):
+    """The outcomes of :func:`map_tasks`, one per task, in the order of the tasks.
+
+    Attributes:
+        outcomes: the :class:`TaskOutcome` of each task, ``outcomes[i]`` for ``tasks[i]``.
+        engine: where the tasks ran (``local cluster (2 workers)``, ``scheduler ADDR``, ``in-process``).
+        seconds: wall time of the whole map, the cluster's start included.
+    """
+
+    outcomes: list[TaskOutcome[R]]
+    engine: str
+    seconds: float
+
+    @property
+    def failed(self) -> list[TaskOutcome[R]]:
+        """The outcomes of the tasks that failed, in task order."""
+        return [o for o in self.outcomes if not o.ok]
+
+    def values(self) -> list[R]:
+        """The results in task order; raises the first failed task's exception (or a RuntimeError)."""
+        for o in self.outcomes:
+            if not o.ok:
+                if o.exception is not None:
+                    raise o.exception
+                raise RuntimeError(f"task {o.index} failed: {o.error}")
+        return [o.value for o in self.outcomes]  # type: ignore[misc]
+
+
+def _worker_name() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _failure(index: int, exc: BaseException, t0: float, *, keep: bool) -> TaskOutcome[Any]:
+    import traceback
+
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    exception: BaseException | None = exc
+    if not keep:  # it travels back to the client: keep it only if it pickles
+        import pickle
+
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            exception = None
+    return TaskOutcome(
+        index,
+        False,
+        error=f"{type(exc).__name__}: {text}"[:500],
+        traceback="".join(traceback.format_exception(exc))[-4000:],
+        exception=exception,
+        seconds=time.perf_counter() - t0,
+        worker=_worker_name(),
+    )
+
+
+def _run_task(fn: Callable[[Any], Any], task: Any, index: int, on_worker: bool) -> TaskOutcome[Any]:
+    """Run ``fn(task)`` and wrap its value or its exception; on a worker, at one compute thread."""
+    if on_worker:
+        from eostheory.sweep._task import limit_threads
+
+        limit_threads()
+    t0 = time.perf_counter()
+    try:
+        value = fn(task)
+    except Exception as exc:
+        return _failure(index, exc, t0, keep=not on_worker)
+    return TaskOutcome(index, True, value=value, seconds=time.perf_counter() - t0, worker=_worker_name())
+
+
+@contextlib.contextmanager
+def engine(
+    workers: int | None = None, scheduler: Any = None, *, connect_timeout: float = 10.0, n_tasks: int | None = None
+) -> Iterator[_Engine]:
+    """Open the engine once for several :func:`map_tasks` (or :func:`sweep`) calls: pass it as ``scheduler``.
+
+    ``with engine(workers=2) as eng: map_tasks(f, a, scheduler=eng); map_tasks(g, b, scheduler=eng)``
+    starts one local cluster instead of two (its start and the workers' imports are paid once).
+
+    Args:
+        workers: the size of the local cluster (default: the cores available); ``0``: no cluster,
+            every call given this engine runs its tasks in this process.
+        scheduler: a Dask scheduler address, a :class:`distributed.Client` or a cluster object
+            (default ``$EOSTHEORY_SCHEDULER``, else the local cluster).
+        connect_timeout: seconds to wait for the scheduler.
+        n_tasks: the most tasks that will run at once (the local cluster has no more workers than this).
+
+    Raises:
+        EosInputError: ``workers < 0``, ``workers`` with a scheduler, an unreachable scheduler,
+            or Dask not installed.
+    """
+    eng = _Engine(scheduler, workers, connect_timeout, n_tasks or default_workers())
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+def map_tasks(
+    fn: Callable[[T], R],
+    tasks: Iterable[T],
+    *,
+    workers: int | None = None,
+    scheduler: Any = None,
+    connect_timeout: float = 10.0,
+    progress: bool | None = None,
+    desc: str = "tasks",
+    callback: Callable[[TaskOutcome[R]], None] | None = None,
+) -> MapResult[R]:
+    """``[fn(t) for t in tasks]`` on the sweep engine, each task a Dask task, failures kept per task.
+
+    The tasks are independent: each runs once, on any worker, as ``fn(task)``; nothing is
+    shared between them but what they carry.  ``fn`` must be importable by the workers (a
+    module-level function, not one defined in ``__main__`` of a script fed on standard
+    input) and ``fn``, the tasks and the results must pickle.  On the workers BLAS, OpenMP
+    and torch are held to one thread.  A task that raises does not stop the others: its
+    outcome holds the error, and :meth:`MapResult.values` raises it once every task is back.
+    The outcomes are in the order of ``tasks``, whatever the order in which they finished.
+
+    Args:
+        fn: the function of one task.
+        tasks: the tasks (each becomes the single argument of one call).
+        workers: the size of the embedded local cluster (default: the cores available, at most
+            one worker per task); ``0`` runs the tasks one after another in this process,
+            without Dask, as does the default (``workers`` and ``scheduler`` both ``None``) for
+            a single task.
+        scheduler: a Dask scheduler address (``tcp://host:8786``), a :class:`distributed.Client`,
+            a cluster object, or an engine opened by :func:`engine`; default
+            ``$EOSTHEORY_SCHEDULER``, else the embedded cluster.
+        connect_timeout: seconds to wait for the scheduler.
+        progress: a progress bar on standard error (default: only on a terminal).
+        desc: the bar's label.
+        callback: called in this process with each :class:`TaskOutcome` as it arrives
+            (completion order).
+
+    Returns:
+        A :class:`MapResult`.
+
+    Raises:
+        EosInputError: ``workers < 0``, ``workers`` with a scheduler, an unreachable scheduler,
+            or Dask not installed (and a cluster asked for); nothing has run then.
+    """
+    t0 = time.perf_counter()
+    todo = list(tasks)
+    if not todo:
+        return MapResult([], "none (no tasks)", 0.0)
+    if workers is None and scheduler is None and len(todo) == 1:
+        workers = 0
+    eng = _Engine(scheduler, workers, connect_timeout, len(todo))
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = _Progress(len(todo), show, desc=desc, unit="task")
+    outcomes: list[TaskOutcome[R] | None] = [None] * len(todo)
+
+    def finish(o: TaskOutcome[R]) -> None:
+        outcomes[o.index] = o
+        bar.update("done" if o.ok else "failed")
+        if callback is not None:
+            callback(o)
+
+    try:
+        if eng.client is None:
+            for i, task in enumerate(todo):
+                finish(_run_task(fn, task, i, False))
+        else:
+            import uuid
+
+            from distributed import as_completed
+
+            token = uuid.uuid4().hex[:12]
+            index_of: dict[str, int] = {}
+            futures = []
+            for i, task in enumerate(todo):
+                fut = eng.client.submit(_run_task, fn, task, i, True, key=f"eostheory-task-{token}-{i}", pure=False)
+                index_of[fut.key] = i
+                futures.append(fut)
+            for fut in as_completed(futures):
+                i = index_of[fut.key]
+                try:
+                    o = fut.result()
+                except Exception as exc:  # KilledWorker, a result that does not unpickle, a cancelled task
+                    o = _failure(i, exc, time.perf_counter(), keep=True)
+                    o.seconds, o.worker, o.traceback = None, None, None
+                finally:
+                    fut.release()
+                finish(o)
+    finally:
+        bar.close()
+        eng.close()
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == len(todo)
+    return MapResult(done, eng.description, time.perf_counter() - t0)

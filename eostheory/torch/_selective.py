@@ -36,17 +36,21 @@ over the seeds (``ci="t"``, the default) or a percentile bootstrap over the seed
 (``ci="bootstrap"``, 10 000 resamples).  The alignment of a group is
 :math:`|\cos(g_G(w_0), u_1(w_0))|` at the fork; the rank correlation of gain with alignment
 (Spearman, across groups) is computed per seed and summarised the same way.
+
+The seeds are independent (each one's numbers depend only on its own settings), so with
+``workers=N`` or ``scheduler=`` each seed is one task of the sweep engine
+(:func:`eostheory.sweep.map_tasks`) and only the summary is computed in this process;
+the numbers are the same, bit for bit, as one seed after another here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +291,9 @@ def selective(
     out: str | Path | None = None,
     run_plots: bool = False,
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
+    connect_timeout: float = 10.0,
 ) -> SelectiveResult:
     r"""Fork one training state into an edge and a stable branch and measure who gains, per group.
 
@@ -325,7 +332,17 @@ def selective(
             temporary directory, removed at the end).
         run_plots: draw each run directory's ``training.png`` (off by default: it costs more
             than a small run itself).
-        progress: a callback ``progress(message)`` told what runs.
+        progress: a callback ``progress(message)`` told what runs (on an engine: each seed as it
+            comes back).
+        workers: run the seeds on the sweep engine (:func:`eostheory.sweep.map_tasks`), one task
+            per seed, on a local cluster of this many one-thread worker processes; ``None`` or
+            ``0`` (the default, without ``scheduler``): one seed after another in this process.
+            The numbers are the same either way (each seed depends only on its own task);
+            the intervals and the rank correlation are computed here once every seed is back.
+        scheduler: a Dask scheduler address, a :class:`distributed.Client`, a cluster object or
+            an engine opened by :func:`eostheory.sweep.engine` (shared across calls); the run
+            directories under ``out`` must then be on a file system the workers share.
+        connect_timeout: seconds to wait for ``scheduler``.
 
     Returns:
         :class:`SelectiveResult`.
@@ -373,90 +390,68 @@ def selective(
     mkw = dict(model_kwargs or {})
     if not isinstance(model, str) and not isinstance(model, torch.nn.Module):
         raise EosInputError(f"model must be a name or a torch.nn.Module, got {type(model).__name__}")
-    tmp = None
-    if out is None:
-        tmp = tempfile.TemporaryDirectory(prefix="eos-selective-")
-        root = Path(tmp.name)
-    else:
-        root = Path(out).expanduser()
+    if not isinstance(model, str) and mkw:
+        raise EosInputError("model_kwargs apply only to a model given by name")
+    if workers is not None:
+        workers = positive_int("workers", workers, allow_zero=True)
+        if scheduler is not None:
+            raise EosInputError("workers sizes a local cluster; a scheduler has its own workers (give one of the two)")
+    root = None if out is None else Path(out).expanduser()
     say = progress or (lambda _m: None)
+    in_process = _in_process(workers, scheduler)
+    jobs = [
+        _SeedJob(
+            seed=seed,
+            model=model,
+            model_kwargs=mkw,
+            dataset=dataset,
+            loss=loss,
+            groups=groups,
+            device=dev,
+            dtype=dt,
+            eta_base=eta_base,
+            eta_edge=eta_edge,
+            eta_stable=eta_stable,
+            relative=bool(relative),
+            fork_step=fork_step,
+            steps=steps,
+            steps_stable=steps_stable,
+            back=back,
+            track_every=track_every,
+            record_every=record_every,
+            random_draws=random_draws,
+            top_k=top_k,
+            run_dir=None if root is None else str((root / f"seed{seed}").absolute()),
+            run_plots=run_plots,
+            say=progress if in_process else None,
+        )
+        for seed in seed_list
+    ]
+    from eostheory.sweep._engine import TaskOutcome, map_tasks
 
-    def make(seed: int) -> tuple[Any, NetworkObjective]:
-        if isinstance(model, str):
-            mod = build_model(model, dataset, seed=seed, **mkw)
-        else:
-            if mkw:
-                raise EosInputError("model_kwargs apply only to a model given by name")
-            mod = copy.deepcopy(model)
-        return mod, NetworkObjective(copy.deepcopy(mod), dataset, loss, device=dev, dtype=dt)
+    def arrived(o: TaskOutcome[dict[str, Any]]) -> None:
+        if o.ok and not in_process:
+            say(f"seed {seed_list[o.index]} done on {o.worker} ({o.seconds or 0:.1f} s)")
 
-    common = dict(loss=loss, dtype=dt, device=dev, track=("loss", "sharpness"))
-    per_seed: list[dict[str, Any]] = []
-    series: dict[str, list[Any]] = {"edge": [], "stable": []}
-    first_groups: Groups | None = None
-    plots_off = _without_run_plots(not run_plots)
-    plots_off.__enter__()
-    try:
-        for seed in seed_list:
-            sdir = root / f"seed{seed}"
-            mod, obj = make(seed)
-            say(f"seed {seed}: {fork_step} steps at eta {eta_base:g} to the fork")
-            base = _train(mod, dataset, common, eta_base, fork_step, seed, sdir / "base", max(1, fork_step // 10))
-            if base.status != "completed":
-                raise EosInputError(f"seed {seed}: the run to the fork ended {base.status}: {base.message}")
-            w0 = base.theta.to(device=dev, dtype=dt)
-            G = resolve_groups(groups, obj, w0)
-            first_groups = first_groups or G
-            pairs0 = top_eigenpairs(obj.hessian(w0), min(top_k, obj.n_params), tol=1e-6)
-            fork = group_stats(obj, w0, G, vectors=pairs0.vectors)
-            rec: dict[str, _Recorder] = {}
-            res: dict[str, Any] = {}
-            unit = 2.0 / float(pairs0.values[0]) if relative else 1.0
-            if not (math.isfinite(unit) and unit > 0):
-                raise EosInputError(
-                    f"seed {seed}: the sharpness at the fork is {pairs0.values[0]:g}; relative step "
-                    "sizes need a positive one"
-                )
-            etas = {"edge": eta_edge * unit, "stable": eta_stable * unit}
-            for name, eta, k in (("edge", etas["edge"], steps), ("stable", etas["stable"], steps_stable)):
-                say(f"seed {seed}: {name} branch, {k} steps at eta {eta:g}")
-                rec[name] = _Recorder(G, fork_step, fork_step + k, record_every, back[name])
-                res[name] = _train(
-                    mod,
-                    dataset,
-                    common,
-                    eta,
-                    fork_step + k,
-                    seed,
-                    sdir / name,
-                    track_every,
-                    branch_from=sdir / "base",
-                    on_step=rec[name],
-                )
-            per_seed.append(
-                _seed_report(
-                    seed,
-                    obj,
-                    G,
-                    w0,
-                    pairs0,
-                    fork,
-                    res,
-                    rec,
-                    etas["edge"],
-                    etas["stable"],
-                    fork_step,
-                    random_draws,
-                    top_k,
-                )
-            )
-            for name in ("edge", "stable"):
-                series[name].append(rec[name])
-    finally:
-        plots_off.__exit__(None, None, None)
-        if tmp is not None:
-            tmp.cleanup()
-    assert first_groups is not None
+    mapped = map_tasks(
+        _run_seed,
+        jobs,
+        workers=0 if in_process else workers,
+        scheduler=None if in_process else scheduler,
+        connect_timeout=connect_timeout,
+        progress=False,
+        desc="seeds",
+        callback=arrived,
+    )
+    for o in mapped.outcomes:  # the first seed that failed, in seed order, once every seed is back
+        if not o.ok:
+            if o.exception is not None:
+                raise o.exception
+            raise RuntimeError(f"seed {seed_list[o.index]}: {o.error}")
+    outs = [o.value for o in mapped.outcomes if o.value is not None]
+    per_seed = [r["report"] for r in outs]
+    series = {name: [r["series"][name] for r in outs] for name in ("edge", "stable")}
+    first_groups = outs[0]["groups"]
     summary = _summarise(
         per_seed,
         series,
@@ -491,24 +486,132 @@ def selective(
     )
     summary["groups"] = first_groups.as_dict()
     summary["seconds"] = time.perf_counter() - t_start
-    return SelectiveResult(summary, first_groups, None if out is None else root)
+    summary["engine"] = mapped.engine
+    return SelectiveResult(summary, first_groups, root)
 
 
-@contextlib.contextmanager
-def _without_run_plots(skip: bool) -> Iterator[None]:
-    """Skip the ``training.png`` that every run directory gets (about 1.5 s of matplotlib per run:
-    most of the time of a small experiment); the report draws its own figures."""
-    if not skip:
-        yield
-        return
-    import eostheory.analysis.torch_plots as tp
+@dataclasses.dataclass
+class _Trace:
+    """A branch's per-group records (:class:`_Recorder` without its groups and parameters)."""
 
-    original = tp.plot_training
-    tp.plot_training = lambda *_a, **_k: None  # type: ignore[assignment]
+    steps: list[int]
+    loss: list[dict[str, float]]
+    grad: list[dict[str, float]]
+
+
+@dataclasses.dataclass
+class _SeedJob:
+    """Everything one seed's work needs: the task of :func:`_run_seed` (pickled to a worker)."""
+
+    seed: int
+    model: Any
+    model_kwargs: dict[str, Any]
+    dataset: Dataset
+    loss: str
+    groups: Any
+    device: Any
+    dtype: Any
+    eta_base: float
+    eta_edge: float
+    eta_stable: float
+    relative: bool
+    fork_step: int
+    steps: int
+    steps_stable: int
+    back: dict[str, int]
+    track_every: int
+    record_every: int
+    random_draws: int
+    top_k: int
+    run_dir: str | None
+    run_plots: bool
+    say: Callable[[str], None] | None = None
+
+
+def _in_process(workers: int | None, scheduler: Any) -> bool:
+    """No engine asked for (no workers, no scheduler), or an engine opened with ``workers=0``."""
+    if scheduler is None:
+        return not workers
+    return getattr(scheduler, "client", True) is None and hasattr(scheduler, "description")
+
+
+def _run_seed(job: _SeedJob) -> dict[str, Any]:
+    """One seed: train to the fork, resolve the groups there, run both branches, measure and control.
+
+    Returns:
+        ``{"report": the per-seed numbers, "groups": the groups at this fork, "series":
+        {"edge": _Trace, "stable": _Trace}}``; everything depends on ``job`` alone, so a worker
+        and this process give the same numbers.
+    """
+    say = job.say or (lambda _m: None)
+    seed, dev, dt = job.seed, job.device, job.dtype
+    if isinstance(job.model, str):
+        mod = build_model(job.model, job.dataset, seed=seed, **job.model_kwargs)
+    else:
+        mod = copy.deepcopy(job.model)
+    obj = NetworkObjective(copy.deepcopy(mod), job.dataset, job.loss, device=dev, dtype=dt)
+    # plot=run_plots: the report draws its own figures; a training.png per run is ~1.5 s of matplotlib
+    common = dict(loss=job.loss, dtype=dt, device=dev, track=("loss", "sharpness"), plot=job.run_plots)
+    tmp = None
+    if job.run_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix=f"eos-selective-seed{seed}-")
+        sdir = Path(tmp.name)
+    else:
+        sdir = Path(job.run_dir)
+    fork_step = job.fork_step
     try:
-        yield
+        say(f"seed {seed}: {fork_step} steps at eta {job.eta_base:g} to the fork")
+        base = _train(mod, job.dataset, common, job.eta_base, fork_step, seed, sdir / "base", max(1, fork_step // 10))
+        if base.status != "completed":
+            raise EosInputError(f"seed {seed}: the run to the fork ended {base.status}: {base.message}")
+        w0 = base.theta.to(device=dev, dtype=dt)
+        G = resolve_groups(job.groups, obj, w0)
+        pairs0 = top_eigenpairs(obj.hessian(w0), min(job.top_k, obj.n_params), tol=1e-6)
+        fork = group_stats(obj, w0, G, vectors=pairs0.vectors)
+        rec: dict[str, _Recorder] = {}
+        res: dict[str, Any] = {}
+        unit = 2.0 / float(pairs0.values[0]) if job.relative else 1.0
+        if not (math.isfinite(unit) and unit > 0):
+            raise EosInputError(
+                f"seed {seed}: the sharpness at the fork is {pairs0.values[0]:g}; relative step "
+                "sizes need a positive one"
+            )
+        etas = {"edge": job.eta_edge * unit, "stable": job.eta_stable * unit}
+        for name, k in (("edge", job.steps), ("stable", job.steps_stable)):
+            say(f"seed {seed}: {name} branch, {k} steps at eta {etas[name]:g}")
+            rec[name] = _Recorder(G, fork_step, fork_step + k, job.record_every, job.back[name])
+            res[name] = _train(
+                mod,
+                job.dataset,
+                common,
+                etas[name],
+                fork_step + k,
+                seed,
+                sdir / name,
+                job.track_every,
+                branch_from=sdir / "base",
+                on_step=rec[name],
+            )
+        report = _seed_report(
+            seed,
+            obj,
+            G,
+            w0,
+            pairs0,
+            fork,
+            res,
+            rec,
+            etas["edge"],
+            etas["stable"],
+            fork_step,
+            job.random_draws,
+            job.top_k,
+        )
     finally:
-        tp.plot_training = original
+        if tmp is not None:
+            tmp.cleanup()
+    series = {name: _Trace(r.steps, r.loss, r.grad) for name, r in rec.items()}
+    return {"report": report, "groups": G, "series": series}
 
 
 def _train(
@@ -637,7 +740,7 @@ def _seed_report(
 
 def _summarise(
     per_seed: list[dict[str, Any]],
-    series: Mapping[str, list[_Recorder]],
+    series: Mapping[str, list[_Trace]],
     ci: str,
     *,
     config: dict[str, Any],
