@@ -18,7 +18,11 @@ CUDA when present), in float32 or float64.
   :func:`gd_midpoints` and :func:`flow_vs_gd` compare them with GD's midpoints.
 - :class:`TorchStep`: an optimizer's update rule (the single definition in
   :mod:`eostheory.optimizers`) evaluated on tensors; :func:`train`, :func:`resume`
-  and :func:`branch` (fork a saved run into branches with new hyperparameters).
+  and :func:`branch` (fork a saved run, at its end or an earlier step, into branches with
+  new hyperparameters); :func:`parse_schedule` / :class:`Schedule`: learning-rate schedules.
+- :class:`Groups` and its builders (:func:`by_label`, :func:`by_quantiles`, :func:`output_outliers`,
+  :func:`injected`, …), :func:`group_measures`; :func:`selective`: the branching intervention
+  that measures which groups of the data gain from training at the edge.
 - :data:`MEASURES`, :class:`Measure`, :func:`measure` (decorator), :func:`register_measure`:
   the registry of quantities :func:`train` tracks (built-ins and the user's own).
 
@@ -30,9 +34,18 @@ Examples:
     ('completed', 3, 20.0)
 """
 
-from eostheory.torch._backend import TORCH_MISSING, require_torch, resolve_device, resolve_dtype
+from eostheory.torch._backend import (
+    DEFAULT_CPU_THREADS,
+    TORCH_MISSING,
+    apply_default_threads,
+    require_torch,
+    resolve_device,
+    resolve_dtype,
+    thread_setting,
+)
 
 require_torch()
+apply_default_threads()  # one CPU thread unless the user chose (see eostheory.torch._backend)
 
 from eostheory.torch._curvature import (  # noqa: E402
     DENSE_MAX_PARAMS,
@@ -57,6 +70,7 @@ from eostheory.torch._data import (  # noqa: E402
     load_npz,
     teacher_student,
 )
+from eostheory.torch._eoss import curvature_statistics, eoss_experiment, eoss_run  # noqa: E402
 from eostheory.torch._flows import (  # noqa: E402
     TORCH_FLOWS,
     CostModel,
@@ -68,6 +82,26 @@ from eostheory.torch._flows import (  # noqa: E402
     rod_delta_rhs,
     solve_torch_flow,
 )
+from eostheory.torch._geometry import (  # noqa: E402  (registers the generalized-sharpness measures)
+    GeometryStep,
+    generalized_sharpness,
+    generalized_sharpness_measure,
+    layout_of,
+)
+from eostheory.torch._groups import (  # noqa: E402
+    GROUP_KINDS,
+    Groups,
+    by_label,
+    by_quantiles,
+    from_indices,
+    from_masks,
+    group_measures,
+    group_stats,
+    injected,
+    output_outliers,
+    per_example,
+    resolve_groups,
+)
 from eostheory.torch._measures import (  # noqa: E402
     MEASURES,
     Measure,
@@ -78,8 +112,20 @@ from eostheory.torch._measures import (  # noqa: E402
     preconditioner,
     register_measure,
 )
-from eostheory.torch._models import ACTIVATIONS, MODELS, build_model, cnn, mlp  # noqa: E402
+from eostheory.torch._models import (  # noqa: E402
+    ACTIVATION_SPECS,
+    ACTIVATIONS,
+    MODELS,
+    ActivationSpec,
+    activation,
+    build_model,
+    cnn,
+    mlp,
+    nonsmooth_modules,
+    resolve_activation,
+)
 from eostheory.torch._objective import (  # noqa: E402
+    LOSSES,
     FunctionObjective,
     HessianOperator,
     NetworkObjective,
@@ -87,8 +133,25 @@ from eostheory.torch._objective import (  # noqa: E402
     ThirdDerivativeCheck,
     Work,
     mse_loss,
+    mse_mean_loss,
+)
+from eostheory.torch._params import (  # noqa: E402
+    ParamSlot,
+    flat_params,
+    load_flat_params,
+    load_params_dict,
+    param_layout,
+    params_dict,
 )
 from eostheory.torch._rules import TorchStep  # noqa: E402
+from eostheory.torch._schedules import SCHEDULES, Schedule, parse_schedule  # noqa: E402
+from eostheory.torch._selective import (  # noqa: E402
+    SelectiveResult,
+    confidence_interval,
+    noisy_digits,
+    selective,
+    selective_mixture,
+)
 from eostheory.torch._train import (  # noqa: E402
     TRACKABLE,
     StopTraining,
@@ -101,20 +164,28 @@ from eostheory.torch._train import (  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS",
+    "ACTIVATION_SPECS",
     "DATASETS",
+    "DEFAULT_CPU_THREADS",
     "DENSE_MAX_PARAMS",
     "EIG_METHODS",
+    "GROUP_KINDS",
+    "LOSSES",
     "MEASURES",
     "MODELS",
+    "SCHEDULES",
     "TORCH_FLOWS",
     "TORCH_MISSING",
     "TRACKABLE",
+    "ActivationSpec",
     "CostModel",
     "Dataset",
     "EigenTracker",
     "Eigenpairs",
     "FunctionObjective",
     "GDMidpoints",
+    "GeometryStep",
+    "Groups",
     "HessianOperator",
     "Measure",
     "MeasureState",
@@ -122,6 +193,9 @@ __all__ = [
     "NetworkObjective",
     "NonFiniteCurvatureError",
     "Objective",
+    "ParamSlot",
+    "Schedule",
+    "SelectiveResult",
     "StopTraining",
     "ThirdDerivativeCheck",
     "TorchFlowResult",
@@ -129,34 +203,66 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Work",
+    "activation",
+    "apply_default_threads",
     "batch_sharpness",
     "branch",
     "build_model",
+    "by_label",
+    "by_quantiles",
     "chebyshev",
     "cnn",
+    "confidence_interval",
+    "curvature_statistics",
     "digits",
+    "eoss_experiment",
+    "eoss_run",
+    "flat_params",
     "flow_vs_gd",
     "from_arrays",
+    "from_indices",
+    "from_masks",
     "gaussian_mixture",
     "gd_midpoints",
+    "generalized_sharpness",
+    "generalized_sharpness_measure",
     "get_dataset",
     "get_measure",
     "gni",
+    "group_measures",
+    "group_stats",
+    "injected",
+    "layout_of",
+    "load_flat_params",
     "load_npz",
+    "load_params_dict",
     "measure",
     "measure_costs",
     "mlp",
     "mse_loss",
+    "mse_mean_loss",
+    "noisy_digits",
+    "nonsmooth_modules",
+    "output_outliers",
+    "param_layout",
+    "params_dict",
+    "parse_schedule",
+    "per_example",
     "preconditioned_sharpness",
     "preconditioner",
     "register_measure",
+    "resolve_activation",
     "resolve_device",
     "resolve_dtype",
+    "resolve_groups",
     "resume",
     "rod_delta_rhs",
+    "selective",
+    "selective_mixture",
     "sharpness",
     "solve_torch_flow",
     "teacher_student",
+    "thread_setting",
     "top_eigenpairs",
     "train",
 ]

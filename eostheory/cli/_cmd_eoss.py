@@ -1,0 +1,154 @@
+"""``eostheory eoss``: heavy-ball SGD on a network over batch sizes and momenta; plateaus against theory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from eostheory._errors import EosInputError
+from eostheory.cli._common import add_output_args, emit_json, int_option, parse_floats, validate_out_dir
+
+NAME = "eoss"
+HELP = "the edge of stochastic stability with momentum: Batch Sharpness / lambda_max plateaus against batch size"
+DESCRIPTION = (
+    "Train an MLP (tanh, MSE) with mini-batch SGD with heavy-ball momentum for every batch size, "
+    "momentum and seed; track the top Hessian eigenvalue and Batch Sharpness; test the tail of each for "
+    "a plateau (batch means with a t interval, drift test); report each plateau times eta/2 against "
+    "1-beta and 1+beta and against the mean-square prediction from the final state's per-example "
+    "curvatures; draw the figure 'plateau x eta/2 against batch size'. Each run starts at --gamma "
+    "times the lower of its two edges at initialisation (see docs/eoss.md)."
+)
+EPILOG = """examples:
+  eostheory eoss --quick --out E
+  eostheory eoss --batch-sizes 1,4,16,n --betas 0,0.9 --seeds 0,1 --steps 2500 --gamma 0.3 --out E
+  eostheory eoss --betas 0.9 --gamma 0.7 --out E07 --json
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("--data", default="gaussian-mixture", choices=["gaussian-mixture", "digits", "teacher-student"])
+    p.add_argument("--n", default="64", help="examples (default 64)")
+    p.add_argument("--label-noise", type=float, default=0.3, help="label noise of gaussian-mixture/digits (0.3)")
+    p.add_argument("--widths", default="32,32,32", help="hidden widths of the tanh MLP (32,32,32)")
+    p.add_argument("--batch-sizes", default="1,4,16,n", help="comma-separated; 'n' is full batch (1,4,16,n)")
+    p.add_argument("--betas", default="0,0.9", help="heavy-ball momenta (0,0.9)")
+    p.add_argument("--seeds", default="0,1", help="seeds (0,1)")
+    p.add_argument("--steps", default="2500", help="optimizer steps per run (2500)")
+    p.add_argument("--gamma", type=float, default=0.3, help="start at this fraction of the lower initial edge (0.3)")
+    p.add_argument("--track-every", default="40", help="record every this many steps (40)")
+    p.add_argument("--quick", action="store_true", help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps")
+    add_output_args(p, "write eoss.json and eoss_plateaus.png to DIR")
+
+
+def _ints(text: str, option: str, n: int) -> list[int]:
+    out = []
+    for t in str(text).split(","):
+        t = t.strip()
+        if t == "n":
+            out.append(n)
+        elif t:
+            v = int_option(option, t)
+            if v > n:
+                raise EosInputError(f"{option}: batch size {v} exceeds the {n} examples")
+            out.append(v)
+    if not out:
+        raise EosInputError(f"{option} is empty")
+    return sorted(set(out))
+
+
+def execute(args: argparse.Namespace) -> int:
+    import eostheory.torch as et
+    from eostheory.analysis.plateau import plot_eoss
+    from eostheory.torch._eoss import eoss_experiment
+
+    out = validate_out_dir(args.out) if args.out else None
+    if args.quick:
+        n, sizes, betas, seeds, steps, every = 32, "1,n", "0.9", "0", "300", "20"
+    else:
+        n, sizes, betas, seeds, steps, every = (
+            int_option("--n", args.n, minimum=2),
+            args.batch_sizes,
+            args.betas,
+            args.seeds,
+            args.steps,
+            args.track_every,
+        )
+    beta_list = parse_floats(betas, "--betas")
+    for b in beta_list:
+        if not 0 <= b < 1:
+            raise EosInputError(f"--betas: momentum must be in [0, 1), got {b:g}")
+    seed_list = [int_option("--seeds", s, minimum=0) for s in str(seeds).split(",") if s.strip()]
+    widths = [int_option("--widths", w) for w in str(args.widths).split(",") if w.strip()]
+    if not 0 < args.gamma < 1:
+        raise EosInputError(f"--gamma must be in (0, 1), got {args.gamma:g}")
+    if args.data == "gaussian-mixture":
+        data = et.gaussian_mixture(n=n, dim=16, classes=4, label_noise=args.label_noise, seed=0)
+    elif args.data == "digits":
+        data = et.digits(n=n, label_noise=args.label_noise, seed=0)
+    else:
+        data = et.teacher_student(n=n, seed=0)
+    size_list = _ints(sizes, "--batch-sizes", n)
+
+    def progress(rec: dict[str, Any]) -> None:
+        if not args.json:
+            bs, lam = rec["batch_sharpness"], rec["sharpness"]
+            pr = rec.get("prediction", {})
+
+            def f(v: Any) -> str:
+                return "  -  " if v is None else f"{v:5.3f}"
+
+            print(
+                f"beta={rec['beta']:<4g} B={rec['batch_size']:<4d} seed={rec['seed']} eta={rec['eta']:.4g} "
+                f"{rec['status']:<9s} BS*eta/2={f(bs['ratio'])}{'' if bs['plateaued'] else '?'} "
+                f"lam*eta/2={f(lam['ratio'])}{'' if lam['plateaued'] else '?'} "
+                f"predicted {f(pr.get('ratio_m2_over_a'))} / {f(pr.get('ratio_lam'))}  ({rec['seconds']:.0f}s)",
+                file=sys.stderr,
+            )
+
+    res = eoss_experiment(
+        data,
+        batch_sizes=size_list,
+        betas=beta_list,
+        seeds=seed_list,
+        steps=int_option("--steps", steps),
+        gamma=args.gamma,
+        widths=widths,
+        track_every=int_option("--track-every", every),
+        progress=progress,
+    )
+    res["config"] = {
+        "data": data.name,
+        "widths": widths,
+        "batch_sizes": size_list,
+        "betas": beta_list,
+        "seeds": seed_list,
+        "steps": int(steps),
+        "gamma": args.gamma,
+    }
+    if out is not None:
+        from eostheory._json import dumps_strict
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "eoss.json").write_text(dumps_strict(res))
+        title = f"{args.data} n={n}, tanh MLP {widths}, gamma={args.gamma:g} (lines: 1-beta, 1+beta)"
+        plot_eoss(res, Path(out) / "eoss_plateaus.png", title=title)
+    if args.json:
+        emit_json({k: v for k, v in res.items()})
+    else:
+        print("beta  B     eta      BS*eta/2        lam*eta/2       predicted m2/a  predicted lam")
+        for r in res["summary"]:
+
+            def g(d: dict[str, Any]) -> str:
+                return "     -       " if d["mean"] is None else f"{d['mean']:.3f}+-{d['sd']:.3f}"
+
+            print(
+                f"{r['beta']:<5g} {r['batch_size']:<5d} {r['eta']['mean']:.4g}  {g(r['bs_ratio'])}   "
+                f"{g(r['lam_ratio'])}   {g(r['predicted_bs_ratio'])}   {g(r['predicted_lam_ratio'])}"
+                f"   [1-beta={r['low']:g}, 1+beta={r['high']:g}; {r['diverged']}/{r['runs']} diverged]"
+            )
+        print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
+    return 0
