@@ -13,7 +13,7 @@ the run begins stable and any approach to 2/eta comes from progressive sharpenin
 
 Usage::
 
-    python worked_examples/geometry_digits.py            # the figures and table of docs/geometry.md
+    python worked_examples/geometry_digits.py            # the figures and table of docs/non-euclidean.md
     python worked_examples/geometry_digits.py --quick    # the toy figure and a few network steps (tests)
 
 The toy part (numpy only) runs steepest descent in the l-inf norm on the quadratic
