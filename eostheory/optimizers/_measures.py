@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from eostheory._errors import EosInputError
+from eostheory._measure_base import MeasureLines
 
 __all__ = [
     "TOY_MEASURES",
@@ -61,7 +62,7 @@ NEEDS = ("gradient", "hessian", "eigh")
 
 
 @dataclass(frozen=True)
-class ToyMeasure:
+class ToyMeasure(MeasureLines):
     """A tracked quantity of a toy run.
 
     The attributes read by the plots (``name``, ``key``, ``plot_label``, ``plot_panel``,
@@ -103,36 +104,6 @@ class ToyMeasure:
             raise EosInputError(f"measure {name!r} needs {bad}; a toy measure can need {', '.join(NEEDS)}")
         object.__setattr__(self, "needs", needs)
         object.__setattr__(self, "thresholds", tuple(self.thresholds))
-
-    @property
-    def key(self) -> str:
-        """The key of its series (``-`` becomes ``_``: ``grad-norm`` → ``grad_norm``)."""
-        return self.name.replace("-", "_")
-
-    @property
-    def plot_label(self) -> str:
-        return self.label or self.name
-
-    @property
-    def plot_panel(self) -> str:
-        return self.panel or self.name
-
-    def threshold_values(self, hyperparameters: Mapping[str, float], stability: float | None) -> list[float]:
-        """The threshold lines as numbers (those that do not apply, or are not finite, are left out)."""
-        out: list[float] = []
-        for th in self.thresholds:
-            if th == "stability":
-                v = stability
-            elif callable(th):
-                try:
-                    v = th(dict(hyperparameters))
-                except Exception:  # a threshold line must never lose a run
-                    v = None
-            else:
-                v = th
-            if v is not None and math.isfinite(float(v)):
-                out.append(float(v))
-        return out
 
     def describe(self, hyperparameters: Mapping[str, float], stability: float | None) -> dict[str, Any]:
         """A JSON-ready description (key, label, panel, thresholds as numbers, what it needs)."""

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eostheory._errors import EosInputError
+from eostheory._measure_base import MeasureLines
 from eostheory.torch._backend import require_torch
 from eostheory.torch._curvature import Eigenpairs, NonFiniteCurvatureError, batch_sharpness, gni
 
@@ -74,7 +75,7 @@ NEEDS = ("hessian", "eigenpairs", "labels")
 
 
 @dataclass(frozen=True)
-class Measure:
+class Measure(MeasureLines):
     """A tracked quantity.
 
     Args:
@@ -121,36 +122,6 @@ class Measure:
         if not (math.isfinite(cost) and cost >= 0):
             raise EosInputError(f"measure {name!r}: cost must be a finite number >= 0, got {self.cost!r}")
         object.__setattr__(self, "cost", cost)
-
-    @property
-    def key(self) -> str:
-        """The key of its value in records and series (``-`` becomes ``_``: ``grad-norm`` → ``grad_norm``)."""
-        return self.name.replace("-", "_")
-
-    @property
-    def plot_label(self) -> str:
-        return self.label or self.name
-
-    @property
-    def plot_panel(self) -> str:
-        return self.panel or self.name
-
-    def threshold_values(self, hyperparameters: Mapping[str, float], stability: float | None) -> list[float]:
-        """The threshold lines as numbers (those that do not apply, or are not finite, are left out)."""
-        out: list[float] = []
-        for th in self.thresholds:
-            if th == "stability":
-                v = stability
-            elif callable(th):
-                try:
-                    v = th(dict(hyperparameters))
-                except Exception:  # a threshold line must never lose a run
-                    v = None
-            else:
-                v = th
-            if v is not None and math.isfinite(float(v)):
-                out.append(float(v))
-        return out
 
     def describe(self, hyperparameters: Mapping[str, float], stability: float | None) -> dict[str, Any]:
         """A JSON-ready description (name, key, label, cost, thresholds as numbers)."""
