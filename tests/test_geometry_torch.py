@@ -15,14 +15,6 @@ from eostheory.torch._geometry import _block_sharpness, generalized_sharpness, l
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_torch_norms_match_numpy():
     lay = Layout.from_shapes([(3, 2), (4,), (2, 2, 1)])
     g = np.random.default_rng(0).standard_normal(lay.n)

@@ -18,14 +18,6 @@ from eostheory.cli import main  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _objective(n=30, loss="mse", widths=(5,), seed=0):
     data = et.gaussian_mixture(n, dim=3, classes=3, seed=seed)
     model = et.build_model("mlp", data, widths=widths, seed=seed)
