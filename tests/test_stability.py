@@ -403,7 +403,7 @@ def test_cli_text_verify_out_flip(capsys: pytest.CaptureFixture, tmp_path) -> No
 @pytest.mark.parametrize(
     "argv",
     [
-        ["thresholds", "sign-gd"],
+        ["thresholds", "--update", "w = w - eta*g**3"],  # not linear (sign-gd now states its generalized threshold)
         ["thresholds", "--update", "v = beta*v + g"],
         ["thresholds", "--update", "w = w - eta*(g"],
         ["thresholds"],
