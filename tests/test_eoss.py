@@ -214,12 +214,13 @@ def test_eoss_cli_quick(torch_one_thread, tmp_path, capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     assert {(r["beta"], r["batch_size"]) for r in out["summary"]} == {(0.9, 1), (0.9, 32)}
     for r in out["runs"]:
-        # the run's learning rate is gamma = 0.3 of the lower initial edge
+        # the run's (final, after the warm-up) learning rate is gamma = 0.6 of the lower initial edge
         edge = 2 * 1.9 / r["lam0"] if r["batch_size"] == 32 else min(2 * 1.9 / r["lam0"], 2 * 0.1 / r["bs0"])
-        assert r["eta"] == pytest.approx(0.3 * edge)
+        assert r["eta"] == pytest.approx(0.6 * edge)
         assert set(r["batch_sharpness"]) >= {"plateaued", "value", "ci", "drift_ci", "ratio", "regime"}
     assert (tmp_path / "eoss_plateaus.png").stat().st_size > 1000
-    assert json.loads((tmp_path / "eoss.json").read_text())["config"]["steps"] == 300
+    cfg = json.loads((tmp_path / "eoss.json").read_text())["config"]
+    assert cfg["steps"] == 300 and cfg["warmup"] == 50
 
 
 def test_eoss_cli_bad_input(capsys) -> None:
@@ -229,3 +230,89 @@ def test_eoss_cli_bad_input(capsys) -> None:
     assert main(["eoss", "--betas", "1.0"]) == 2
     assert main(["eoss", "--batch-sizes", "1,1000"]) == 2
     assert "batch size 1000 exceeds" in capsys.readouterr().err
+    assert main(["eoss", "--gamma", "1.2", "--warmup", "0"]) == 2  # above the edge only with a warm-up
+    assert main(["eoss", "--workers", "-1"]) == 2
+    assert main(["eoss", "--edge-test", "--edge-factors", "1,-2"]) == 2
+    assert "above 1 only with --warmup" in capsys.readouterr().err
+
+
+def _spike(base: float = 0.1) -> list[float]:
+    # pre-restart level 0.1: a rise to 8x within 10 entries, then a decay back below it
+    up = [base * (1 + 7 * t / 10) for t in range(11)]
+    down = [8 * base * math.exp(-0.1 * t) for t in range(1, 60)]
+    return up + down
+
+
+def test_detect_catapult_on_synthetic_series() -> None:
+    pytest.importorskip("torch")
+    from eostheory.torch._eoss import detect_catapult
+
+    c = detect_catapult(_spike(), 0.1, k=2.0, within=30, recover=1.5)
+    assert c["kind"] == "catapult"
+    assert c["peak_at"] == 10 and c["peak_ratio"] == pytest.approx(8.0)
+    # 8 exp(-0.1 t) <= 1.5 first at t = ceil(10 ln(8/1.5)) = 17, i.e. entry 10 + 17
+    assert c["recovered_at"] == 27
+    # monotone decrease: no spike
+    dec = [0.1 * 0.99**t for t in range(80)]
+    assert detect_catapult(dec, 0.1)["kind"] == "none"
+    # noise of +-50% around the level is below the factor k = 2
+    wig = [0.1 * (1 + 0.5 * (-1) ** t) for t in range(80)]
+    assert detect_catapult(wig, 0.1, smooth=1)["kind"] == "none"
+    # divergence: growth without return, and a non-finite entry
+    grow = [0.1 * 1.1**t for t in range(80)]
+    assert detect_catapult(grow, 0.1)["kind"] == "diverged"
+    assert detect_catapult([0.1, 0.5, math.inf], 0.1)["kind"] == "diverged"
+    # a spike that settles at 1.8x the level: neither diverged (below k) nor recovered
+    stuck = [0.1, 0.5, 0.3] + [0.18] * 40
+    assert detect_catapult(stuck, 0.1)["kind"] == "no-recovery"
+    # a spike to 100x decaying too slowly to come back within the series: falling, not diverged
+    slow = [0.1, 1.0, 10.0] + [10.0 * 0.97**t for t in range(60)]  # ends at 10 * 0.97^59 = 1.66 = 16.6 L0
+    assert detect_catapult(slow, 0.1)["kind"] == "no-recovery"
+    # a spike after the window is not counted
+    late = [0.1] * 40 + _spike()
+    assert detect_catapult(late, 0.1, within=30)["kind"] == "none"
+    with pytest.raises(EosInputError):
+        detect_catapult([], 0.1)
+    with pytest.raises(EosInputError):
+        detect_catapult([0.1], 0.0)
+    with pytest.raises(EosInputError):
+        detect_catapult([0.1], 0.1, k=1.0)
+    with pytest.raises(EosInputError):
+        detect_catapult([0.1], 0.1, recover=3.0)
+
+
+@pytest.mark.torch
+def test_eoss_experiment_through_map_tasks_equals_in_process(torch_one_thread) -> None:
+    # two tiny runs (digits n=40, width [4], 30 steps) in a plain loop and as map_tasks tasks
+    # in this process (workers=0): the runs are deterministic on the CPU, so every number agrees
+    pytest.importorskip("dask")
+    import eostheory.torch as et
+    from eostheory.torch._eoss import eoss_experiment
+
+    data = et.digits(n=40, seed=0)
+    kw = {"batch_sizes": [8, 40], "betas": [0.9], "seeds": [0], "steps": 30, "widths": [4], "track_every": 10}
+    a = eoss_experiment(data, **kw)
+    b = eoss_experiment(data, workers=0, **kw)
+    for ra, rb in zip(a["runs"], b["runs"], strict=True):
+        ra.pop("seconds")
+        rb.pop("seconds")
+        assert ra == rb
+    assert a["summary"] == b["summary"]
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_eoss_experiment_on_a_local_cluster_equals_in_process(torch_one_thread) -> None:
+    # the same two tiny runs on a 2-worker local cluster: one-thread workers, deterministic runs
+    pytest.importorskip("distributed")
+    import eostheory.torch as et
+    from eostheory.torch._eoss import eoss_experiment
+
+    data = et.digits(n=40, seed=0)
+    kw = {"batch_sizes": [8, 40], "betas": [0.9], "seeds": [0], "steps": 30, "widths": [4], "track_every": 10}
+    a = eoss_experiment(data, **kw)
+    b = eoss_experiment(data, workers=2, **kw)
+    for ra, rb in zip(a["runs"], b["runs"], strict=True):
+        ra.pop("seconds")
+        rb.pop("seconds")
+        assert ra == rb

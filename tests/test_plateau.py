@@ -114,3 +114,35 @@ def test_regime_report_json() -> None:
     json.dumps(regime_report([1.0, 2.0], eta, beta, None, 128), allow_nan=False)  # too short: None, not NaN
     with pytest.raises(EosInputError):
         regime_report(bs, eta, beta, 0, 128)
+
+
+@pytest.mark.torch
+def test_train_json_carries_the_momentum_regime(tmp_path, capsys) -> None:
+    # a short SGD + momentum run: the JSON summary has the regime report with both
+    # thresholds 2(1-beta)/eta and 2(1+beta)/eta at the run's eta, and one entry per
+    # tracked curvature series
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from eostheory.cli import main
+
+    n0 = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(
+            [
+                "train", "--model", "mlp", "--data", "digits", "--n", "40", "--widths", "4",
+                "--optimizer", "heavy-ball", "--eta", "0.05", "--beta", "0.9", "--batch-size", "8",
+                "--steps", "40", "--track", "loss,sharpness,batch_sharpness", "--track-every", "5",
+                "--out", str(tmp_path / "run"), "--json", "--no-progress",
+            ]
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(n0)
+    assert code == 0
+    reg = json.loads(capsys.readouterr().out)["regime"]
+    assert set(reg) == {"eta", "beta", "batch_size", "n", "full_batch", "low", "high", "measures"}
+    assert reg["low"] == pytest.approx(2 * 0.1 / 0.05) and reg["high"] == pytest.approx(2 * 1.9 / 0.05)
+    assert reg["batch_size"] == 8 and reg["n"] == 40 and reg["full_batch"] is False
+    assert set(reg["measures"]) == {"sharpness", "batch_sharpness"}
+    for m in reg["measures"].values():
+        assert "plateaued" in m and "regime" in m

@@ -36,7 +36,7 @@ from scipy import stats
 
 from eostheory._errors import EosInputError
 
-__all__ = ["Plateau", "autocorrelation_time", "plateau", "regime", "regime_report"]
+__all__ = ["Plateau", "autocorrelation_time", "plateau", "plot_edge_test", "plot_eoss", "regime", "regime_report"]
 
 
 @dataclass(frozen=True)
@@ -397,6 +397,49 @@ def plot_eoss(result: Mapping[str, Any], path: Any, *, title: str | None = None)
     ax.set_ylabel("plateau × η/2")
     ax.set_title(title or "heavy-ball SGD: plateaus against batch size (lines: 1−β, 1+β)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_edge_test(result: Mapping[str, Any], path: Any, *, title: str | None = None) -> None:
+    r"""The edge test's figure: full-data loss after each restart (log scale), one line per η factor.
+
+    The horizontal line is the loss level before the restart and the dashed one ``k`` times
+    it (the catapult detector's spike level); ``result`` is the output of
+    :func:`eostheory.torch.eoss_edge_test`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    base = float(result["baseline"])
+    k = float(result["detector"]["k"])
+    tops = [k * base]
+    for r in result["branches"]:
+        st = np.asarray(r["step"], dtype=float) - float(result["fork_step"])
+        lo = np.asarray([math.nan if v is None else v for v in r["loss"]], dtype=float)
+        if r["catapult"]["kind"] != "diverged" and np.isfinite(lo).any():
+            tops.append(float(np.nanmax(lo)))
+        c = r["catapult"]
+        lab = (
+            f"η×{r['factor']:g}: {c['kind']} (η'/2(1−β)·BS = {r['bs_edge']:.2f}, ·GNI = {r['gni_edge']:.2f}; "
+            f"η'/2(1+β)·λ = {r['lam_edge']:.2f})"
+        )
+        ax.plot(st, lo, lw=1.2, label=lab)
+    ax.axhline(base, color="k", lw=0.8)
+    ax.axhline(k * base, color="k", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_ylim(top=3 * max(tops))  # a diverging branch leaves the frame instead of flattening the others
+    ax.set_xlabel("steps after the restart")
+    ax.set_ylabel("full-data loss")
+    src = result["source"]
+    ax.set_title(
+        title or f"restart from the plateau: β={src['beta']:g}, B={src['batch_size']}, η={src['eta']:.3g}", fontsize=9
+    )
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

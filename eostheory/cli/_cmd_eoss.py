@@ -24,6 +24,8 @@ EPILOG = """examples:
   eostheory eoss --quick --out E
   eostheory eoss --batch-sizes 1,4,16,n --betas 0,0.9 --seeds 0,1 --steps 2500 --gamma 0.3 --out E
   eostheory eoss --betas 0.9 --gamma 0.7 --out E07 --json
+  eostheory eoss --workers 2 --out E          (the runs as tasks on a 2-worker local cluster)
+  eostheory eoss --edge-test --batch-sizes 1 --betas 0.9 --out EDGE
 """
 
 
@@ -31,16 +33,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--data", default="gaussian-mixture", choices=["gaussian-mixture", "digits", "teacher-student"])
-    p.add_argument("--n", default="64", help="examples (default 64)")
+    p.add_argument("--n", default="256", help="examples (default 256)")
     p.add_argument("--label-noise", type=float, default=0.3, help="label noise of gaussian-mixture/digits (0.3)")
-    p.add_argument("--widths", default="32,32,32", help="hidden widths of the tanh MLP (32,32,32)")
-    p.add_argument("--batch-sizes", default="1,4,16,n", help="comma-separated; 'n' is full batch (1,4,16,n)")
+    p.add_argument("--widths", default="32,32", help="hidden widths of the tanh MLP (32,32)")
+    p.add_argument("--batch-sizes", default="1,4,16,64,n", help="comma-separated; 'n' is full batch (1,4,16,64,n)")
     p.add_argument("--betas", default="0,0.9", help="heavy-ball momenta (0,0.9)")
-    p.add_argument("--seeds", default="0,1", help="seeds (0,1)")
-    p.add_argument("--steps", default="2500", help="optimizer steps per run (2500)")
-    p.add_argument("--gamma", type=float, default=0.3, help="start at this fraction of the lower initial edge (0.3)")
+    p.add_argument("--seeds", default="0,1,2", help="seeds (0,1,2)")
+    p.add_argument("--steps", default="2000", help="optimizer steps per run (2000)")
+    p.add_argument("--gamma", type=float, default=0.6, help="eta as this fraction of the lower initial edge (0.6)")
     p.add_argument("--track-every", default="40", help="record every this many steps (40)")
-    p.add_argument("--quick", action="store_true", help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps")
+    p.add_argument("--warmup", default="200", help="linear learning-rate warm-up over this many steps (200; 0: none)")
+    p.add_argument(
+        "--workers",
+        default=None,
+        help="run the runs as tasks on the sweep engine: N local one-thread workers (0: in this process "
+        "through the engine; default: a plain loop, no engine)",
+    )
+    p.add_argument(
+        "--edge-test",
+        action="store_true",
+        help="instead of the sweep: train one run (first batch size, beta and seed) to its plateau, restart "
+        "it with eta times each --edge-factors, and classify each restart (catapult / none / diverged)",
+    )
+    p.add_argument("--edge-factors", default="1,1.1,1.3,1.6", help="eta factors of the restarts (1,1.1,1.3,1.6)")
+    p.add_argument("--edge-after", default="300", help="steps after the restart (300)")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps, warm-up 50"
+    )
     add_output_args(p, "write eoss.json and eoss_plateaus.png to DIR")
 
 
@@ -83,8 +102,11 @@ def execute(args: argparse.Namespace) -> int:
             raise EosInputError(f"--betas: momentum must be in [0, 1), got {b:g}")
     seed_list = [int_option("--seeds", s, minimum=0) for s in str(seeds).split(",") if s.strip()]
     widths = [int_option("--widths", w) for w in str(args.widths).split(",") if w.strip()]
-    if not 0 < args.gamma < 1:
-        raise EosInputError(f"--gamma must be in (0, 1), got {args.gamma:g}")
+    warmup = 50 if args.quick else int_option("--warmup", args.warmup, minimum=0)
+    limit = 1.0 if warmup == 0 else 4.0  # above the initial edge only with a warm-up
+    if not 0 < args.gamma < limit:
+        raise EosInputError(f"--gamma must be in (0, {limit:g}) (above 1 only with --warmup), got {args.gamma:g}")
+    workers = None if args.workers is None else int_option("--workers", args.workers, minimum=0)
     if args.data == "gaussian-mixture":
         data = et.gaussian_mixture(n=n, dim=16, classes=4, label_noise=args.label_noise, seed=0)
     elif args.data == "digits":
@@ -109,8 +131,12 @@ def execute(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
+    if args.edge_test:
+        return _edge_test(args, data, size_list[0], beta_list[0], seed_list[0], widths, warmup, steps, every, out)
     res = eoss_experiment(
         data,
+        workers=workers,
+        warmup=warmup,
         batch_sizes=size_list,
         betas=beta_list,
         seeds=seed_list,
@@ -128,6 +154,8 @@ def execute(args: argparse.Namespace) -> int:
         "seeds": seed_list,
         "steps": int(steps),
         "gamma": args.gamma,
+        "warmup": warmup,
+        "workers": workers,
     }
     if out is not None:
         from eostheory._json import dumps_strict
@@ -151,4 +179,62 @@ def execute(args: argparse.Namespace) -> int:
                 f"   [1-beta={r['low']:g}, 1+beta={r['high']:g}; {r['diverged']}/{r['runs']} diverged]"
             )
         print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
+    return 0
+
+
+def _edge_test(
+    args: argparse.Namespace,
+    data: Any,
+    b: int,
+    beta: float,
+    seed: int,
+    widths: list[int],
+    warmup: int,
+    steps: str,
+    every: str,
+    out: Any,
+) -> int:
+    from eostheory.torch._eoss import eoss_edge_test
+
+    factors = parse_floats(args.edge_factors, "--edge-factors")
+    for f in factors:
+        if not f > 0:
+            raise EosInputError(f"--edge-factors: a factor must be positive, got {f:g}")
+    res = eoss_edge_test(
+        data,
+        batch_size=b,
+        beta=beta,
+        seed=seed,
+        steps=int_option("--steps", steps),
+        factors=factors,
+        after=int_option("--edge-after", args.edge_after, minimum=2),
+        gamma=args.gamma,
+        widths=widths,
+        warmup=warmup,
+        track_every=int_option("--track-every", every),
+    )
+    if out is not None:
+        from eostheory._json import dumps_strict
+
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "eoss_edge.json").write_text(dumps_strict(res))
+        from eostheory.analysis.plateau import plot_edge_test
+
+        plot_edge_test(res, Path(out) / "eoss_edge.png")
+    if args.json:
+        emit_json(res)
+        return 0
+    src = res["source"]
+    print(
+        f"source     beta={beta:g} B={b} seed={seed} eta={src['eta']:.4g}, {src['status']} at step {res['fork_step']}; "
+        f"loss level {res['baseline']:.4g}"
+    )
+    print("factor  eta       BS*eta'/(2(1-b))  GNI*eta'/(2(1-b))  lam*eta'/(2(1+b))  outcome  peak/level")
+    for r in res["branches"]:
+        c = r["catapult"]
+        print(
+            f"{r['factor']:<6g}  {r['eta']:<8.4g}  {r['bs_edge']:<16.3f}  {r['gni_edge']:<17.3f}  "
+            f"{r['lam_edge']:<17.3f}  {c['kind']:<8s} {c['peak_ratio']:.3g}"
+        )
+    print(f"{len(res['branches'])} restarts in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
     return 0

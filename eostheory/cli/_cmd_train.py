@@ -507,6 +507,19 @@ def execute(args: argparse.Namespace) -> int:
                 f"sharpness  max {np.nanmax(sh):.6g}; last third: mean {np.nanmean(tail):.6g}, range "
                 f"[{np.nanmin(tail):.6g}, {np.nanmax(tail):.6g}]"
             )
+    reg = result.extra.get("regime")
+    if reg:  # SGD and/or momentum: the tails against 2(1-beta)/eta and 2(1+beta)/eta
+        parts = []
+        for key, m in reg["measures"].items():
+            if m.get("plateaued"):
+                parts.append(
+                    f"{key} plateau {m['value']:.4g} ({m['regime']}; x{m['ratio_low']:.3g} of low, "
+                    f"x{m['ratio_high']:.3g} of high)"
+                )
+            else:
+                parts.append(f"{key} not plateaued")
+        head = f"regime     low 2(1-beta)/eta={reg['low']:.6g}, high 2(1+beta)/eta={reg['high']:.6g}: "
+        print(head + "; ".join(parts))
     w = result.work
     print(f"work       {w['gradients']} gradients, {w['hvps']} HVPs in {result.seconds:.1f} s")
     if result.out is not None:

@@ -70,7 +70,12 @@ from eostheory.torch._data import (  # noqa: E402
     load_npz,
     teacher_student,
 )
-from eostheory.torch._eoss import curvature_statistics, eoss_experiment, eoss_run  # noqa: E402
+from eostheory.torch._eoss import (  # noqa: E402
+    curvature_statistics,
+    eoss_edge_test,
+    eoss_experiment,
+    eoss_run,
+)
 from eostheory.torch._flows import (  # noqa: E402
     TORCH_FLOWS,
     CostModel,
@@ -215,6 +220,7 @@ __all__ = [
     "confidence_interval",
     "curvature_statistics",
     "digits",
+    "eoss_edge_test",
     "eoss_experiment",
     "eoss_run",
     "flat_params",

@@ -13,9 +13,12 @@ curvatures measured at the final state along the candidate directions
 **Learning rate per batch size.**  One :math:`\eta` cannot start every batch size stably
 and still let full batch reach :math:`2(1+\beta)/\eta`: batch size 1 diverges at once
 unless :math:`\eta < 2(1-\beta)/\mathrm{BS}_1`, and that :math:`\eta` puts the full-batch
-edge far above any sharpness the network reaches.  So each run starts at the fraction
-``gamma`` of the lower of its two edges at initialisation (:func:`initial_eta`), and
-progressive sharpening has to close the gap :math:`1/\gamma`.
+edge far above any sharpness the network reaches.  So each run uses the fraction
+``gamma`` of the lower of its two edges at initialisation (:func:`initial_eta`), reached
+after a linear warm-up over ``warmup`` steps (which keeps heavy-ball momentum's early
+transient from blowing up), and progressive sharpening has to close the gap
+:math:`1/\gamma`.  :func:`eoss_edge_test` restarts a run on its plateau with larger
+rates and classifies the restarts with :func:`detect_catapult`.
 Plateaus are reported times :math:`\eta_B/2`, which makes runs with different
 :math:`\eta_B` comparable.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +39,15 @@ from eostheory.torch._backend import require_torch
 
 torch = require_torch()
 
-__all__ = ["curvature_statistics", "eoss_experiment", "eoss_run", "initial_eta"]
+__all__ = [
+    "curvature_statistics",
+    "detect_catapult",
+    "eoss_edge_test",
+    "eoss_experiment",
+    "eoss_run",
+    "eoss_task",
+    "initial_eta",
+]
 
 
 def curvature_statistics(objective: Any, theta: Any, *, tol: float = 1e-3) -> dict[str, Any]:
@@ -87,15 +98,25 @@ def eoss_run(
     batch_size: int,
     beta: float,
     seed: int = 0,
-    steps: int = 2500,
-    gamma: float = 0.3,
-    widths: Sequence[int] = (32, 32, 32),
+    steps: int = 2000,
+    gamma: float = 0.6,
+    widths: Sequence[int] = (32, 32),
     activation: str = "tanh",
     track_every: int = 40,
     tail: float = 0.5,
     bs_rse: float = 0.1,
+    warmup: int = 200,
+    checkpoint_every: int | None = None,
+    out: Any = None,
+    predict: bool = True,
 ) -> dict[str, Any]:
-    """One run of :func:`eoss_experiment` (a JSON-ready record)."""
+    r"""One run of :func:`eoss_experiment` (a JSON-ready record).
+
+    ``warmup > 0`` ramps the learning rate linearly from :math:`\eta_B/W` to :math:`\eta_B`
+    over the first ``W`` steps (``warmup:steps=W``); ``out`` and ``checkpoint_every`` keep a
+    run directory with snapshots (for :func:`eoss_edge_test`); ``predict=False`` skips the
+    final per-example curvature statistics and the prediction (:math:`n^2` products).
+    """
     from eostheory.torch._curvature import batch_sharpness, sharpness
     from eostheory.torch._models import build_model
     from eostheory.torch._objective import NetworkObjective
@@ -128,6 +149,10 @@ def eoss_run(
         seed=seed,
         device="cpu",
         model_kwargs=mkw,
+        schedule=f"warmup:steps={int(warmup)}" if warmup > 0 else None,
+        checkpoint_every=checkpoint_every,
+        out=out,
+        plot=False,
     )
     rec: dict[str, Any] = {
         "batch_size": b,
@@ -149,7 +174,17 @@ def eoss_run(
             "ratio": val * half if math.isfinite(val) and r.status == "completed" else None,
             "regime": regime(val, eta, beta)["regime"] if p.plateaued else None,
         }
-    if r.status == "completed":
+    if r.status == "completed" and out is not None:  # the state a restart forks from (eoss_edge_test)
+        from eostheory.torch._curvature import gni
+
+        full = "all" if b == n else None
+        rec["final_curvature"] = {
+            "step": int(r.steps_done),
+            "batch_sharpness": batch_sharpness(obj, r.theta, b, rse=0.05, batches=full).value,
+            "gni": gni(obj, r.theta, b, rse=0.05, batches=full).value,
+            "lam_max": sharpness(obj, r.theta),
+        }
+    if r.status == "completed" and predict:
         st = curvature_statistics(obj, r.theta)
         bd = binding_direction(st["curvatures"], eta, beta, b, st["lam_max"])
         top = predicted_plateau(st["kappa1_top"], eta, beta, b, n)
@@ -208,17 +243,258 @@ def eoss_experiment(
     betas: Sequence[float] = (0.0, 0.9),
     seeds: Sequence[int] = (0, 1),
     progress: Any = None,
+    workers: int | None = None,
+    scheduler: Any = None,
     **kw: Any,
 ) -> dict[str, Any]:
-    """Every (β, B, seed) of :func:`eoss_run` and the per-(β, B) summary (means and sds over seeds)."""
+    """Every (β, B, seed) of :func:`eoss_run` and the per-(β, B) summary (means and sds over seeds).
+
+    ``workers=None`` (and no ``scheduler``) runs the runs one after another in this process;
+    otherwise each run is one task of :func:`eostheory.sweep.map_tasks` (``workers=0``: in
+    this process through the engine, ``N``: a local cluster of ``N`` one-thread workers,
+    or the given ``scheduler``).  A run is deterministic on the CPU, so both paths give the
+    same records (up to the ``seconds`` each took).  ``progress(record)`` is called as each
+    run finishes (in finishing order on a cluster).
+    """
     torch.set_num_threads(1)
-    runs = []
     t0 = time.perf_counter()
-    for beta in betas:
-        for b in batch_sizes:
-            for s in seeds:
-                rec = eoss_run(data, batch_size=b, beta=beta, seed=s, **kw)
-                runs.append(rec)
-                if progress is not None:
-                    progress(rec)
+    grid = [(beta, b, s) for beta in betas for b in batch_sizes for s in seeds]
+    if workers is None and scheduler is None:
+        runs = []
+        for beta, b, s in grid:
+            rec = eoss_run(data, batch_size=b, beta=beta, seed=s, **kw)
+            runs.append(rec)
+            if progress is not None:
+                progress(rec)
+    else:
+        from eostheory.sweep import map_tasks
+
+        tasks = [{"data": data, "batch_size": b, "beta": beta, "seed": s, **kw} for beta, b, s in grid]
+
+        def cb(outcome: Any) -> None:
+            if progress is not None and outcome.ok:
+                progress(outcome.value)
+
+        res = map_tasks(eoss_task, tasks, workers=workers, scheduler=scheduler, desc="eoss runs", callback=cb)
+        runs = res.values()
     return {"runs": runs, "summary": _summary(runs), "seconds": time.perf_counter() - t0}
+
+
+def detect_catapult(
+    loss: Sequence[float],
+    baseline: float,
+    *,
+    k: float = 2.0,
+    within: int = 100,
+    recover: float = 1.5,
+    smooth: int = 1,
+) -> dict[str, Any]:
+    r"""Classify a loss series after a restart: ``catapult``, ``diverged``, ``none`` or ``no-recovery``.
+
+    With :math:`L_0` = ``baseline`` (the loss level just before the restart) and
+    :math:`\bar L_t` the loss averaged over a trailing window of ``smooth`` entries:
+
+    * **catapult**: :math:`\max_{t < m}\bar L_t \ge k L_0` for :math:`m` = ``within`` (a
+      spike of at least a factor ``k`` in the first ``m`` entries), afterwards
+      :math:`\bar L_t \le` ``recover`` :math:`\cdot L_0` at some later entry, and the last
+      :math:`\bar L_t` at most :math:`k L_0` (it came back);
+    * **none**: no spike of a factor ``k`` in the first ``m`` entries and the last
+      :math:`\bar L_t` at most :math:`k L_0` (a decrease, or fluctuations smaller than ``k``);
+    * **diverged**: some entry is not finite, or the loss has not come back and the last
+      :math:`\bar L_t` is still at least half the largest one (it rose and stays up), or it
+      rose above :math:`k L_0` only after the window;
+    * **no-recovery**: a spike that has fallen from its peak by more than a factor 2 but is
+      not back to ``recover`` :math:`\cdot L_0` by the end of the series (a catapult
+      slower than the window, or a move to a higher loss level).
+
+    Returns ``{"kind", "peak", "peak_ratio", "peak_at", "recovered_at", "final_ratio"}``
+    (indices into ``loss``; ratios to :math:`L_0`; ``recovered_at`` ``None`` unless a
+    catapult).
+
+    Raises:
+        EosInputError: empty series, ``baseline`` not positive and finite, ``k <= 1``,
+            ``recover`` not in ``[1, k)``, ``within`` or ``smooth`` < 1.
+    """
+    x = np.asarray([math.nan if v is None else float(v) for v in loss], dtype=float)
+    if x.size == 0:
+        raise EosInputError("the loss series is empty")
+    if not (math.isfinite(baseline) and baseline > 0):
+        raise EosInputError(f"baseline must be a positive finite loss, got {baseline}")
+    if not k > 1:
+        raise EosInputError(f"k must exceed 1, got {k}")
+    if not 1 <= recover < k:
+        raise EosInputError(f"recover must be in [1, k), got {recover}")
+    if int(within) != within or within < 1 or int(smooth) != smooth or smooth < 1:
+        raise EosInputError("within and smooth must be positive integers")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.argmin(np.isfinite(x)))
+        return {
+            "kind": "diverged",
+            "peak": math.inf,
+            "peak_ratio": math.inf,
+            "peak_at": bad,
+            "recovered_at": None,
+            "final_ratio": math.inf,
+        }
+    c = np.cumsum(np.concatenate([[0.0], x]))
+    idx = np.arange(x.size)
+    lo = np.maximum(0, idx - int(smooth) + 1)
+    sm = (c[idx + 1] - c[lo]) / (idx + 1 - lo)
+    head = sm[: int(within)]
+    at = int(np.argmax(head))
+    peak = float(head[at])
+    final_ratio = float(sm[-1] / baseline)
+    out: dict[str, Any] = {
+        "peak": peak,
+        "peak_ratio": peak / baseline,
+        "peak_at": at,
+        "recovered_at": None,
+        "final_ratio": final_ratio,
+    }
+    if peak < k * baseline:  # no spike in the window: quiet, or a late steady rise
+        return {"kind": "diverged" if final_ratio > k else "none", **out}
+    back = np.nonzero(sm[at + 1 :] <= recover * baseline)[0]
+    if back.size and final_ratio <= k:
+        out["recovered_at"] = int(at + 1 + back[0])
+        return {"kind": "catapult", **out}
+    if sm[-1] >= 0.5 * float(sm.max()):  # still at (or rising past) its peak
+        return {"kind": "diverged", **out}
+    return {"kind": "no-recovery", **out}
+
+
+def eoss_edge_test(
+    data: Any,
+    *,
+    batch_size: int,
+    beta: float,
+    seed: int = 0,
+    steps: int = 2500,
+    factors: Sequence[float] = (1.0, 1.1, 1.3, 1.6),
+    after: int = 300,
+    record_every: int = 2,
+    k: float = 2.0,
+    within: int | None = None,
+    recover: float = 1.5,
+    workdir: Any = None,
+    **run_kw: Any,
+) -> dict[str, Any]:
+    r"""The edge test: train to the plateau, then restart with a larger learning rate and look for a catapult.
+
+    A source run (:func:`eoss_run`, with a kept checkpoint at its last step) is forked at
+    its last step into one branch per factor :math:`f` with :math:`\eta' = f\eta` and the
+    same batch order, momentum buffer and random states; each branch runs ``after`` steps
+    and records the full-data loss every ``record_every`` steps.  The loss after the fork is
+    classified by :func:`detect_catapult` against the mean full-data loss of the last
+    quarter of the source run (factor ``k``, spike within the first ``within`` records,
+    default a third of them, recovery to ``recover`` times the baseline).
+
+    At the fork it reports each quantity against its edge at the new rate:
+    :math:`\mathrm{BS}_B\,\eta'/(2(1-\beta))` and :math:`\mathrm{GNI}_B\,\eta'/(2(1-\beta))`
+    (:math:`\mathrm{GNI}_B = E_B[g_B^\top H g_B]/\|\nabla L\|^2`, Andreyev & Beneventano 2024)
+    and :math:`\lambda_{\max}\eta'/(2(1+\beta))`; a ratio above 1 says that quantity is
+    over its edge after the restart.  ``run_kw`` goes to :func:`eoss_run`.
+
+    Returns:
+        ``{"source": record of the source run, "fork_step", "baseline", "branches": [{"factor",
+        "eta", "bs_edge", "gni_edge", "lam_edge", "catapult": detect_catapult(...), "loss",
+        "step"}], "seconds"}``.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from eostheory.torch._train import train
+
+    t0 = time.perf_counter()
+    if not factors or any(not (math.isfinite(f) and f > 0) for f in factors):
+        raise EosInputError("factors must be positive numbers")
+    after = int(after)
+    if after < 2 or record_every < 1:
+        raise EosInputError("after must be >= 2 and record_every >= 1")
+    n_rec = after // int(record_every)
+    m = max(1, n_rec // 3) if within is None else int(within)
+    tmp = tempfile.TemporaryDirectory(prefix="eoss_edge_") if workdir is None else None
+    root = Path(tmp.name if tmp is not None else workdir)
+    try:
+        src = root / "source"
+        rec = eoss_run(
+            data,
+            batch_size=batch_size,
+            beta=beta,
+            seed=seed,
+            steps=steps,
+            out=src,
+            checkpoint_every=steps,
+            predict=False,
+            **run_kw,
+        )
+        if rec["status"] != "completed":
+            raise EosInputError(f"the source run did not complete ({rec['status']}): lower gamma")
+        eta = rec["eta"]
+        fc = rec["final_curvature"]
+        ls = [v for v in rec["series"]["loss"] if v is not None]
+        baseline = float(np.mean(ls[-max(1, len(ls) // 4) :]))
+        b = int(batch_size)
+        mkw = {"widths": list(run_kw.get("widths", (32, 32))), "activation": run_kw.get("activation", "tanh")}
+        branches = []
+        for j, f in enumerate(factors):
+            e2 = eta * float(f)
+            r = train(
+                "mlp",
+                data,
+                optimizer="heavy-ball",
+                eta=e2,
+                beta=beta,
+                batch_size=None if b == int(data.n) else b,
+                steps=steps + after,
+                track=("loss",),
+                track_every=int(record_every),
+                seed=seed,
+                device="cpu",
+                model_kwargs=mkw,
+                branch_from=src,
+                branch_name=f"eta_x{f:g}",
+                out=root / f"branch{j}",
+                plot=False,
+            )
+            st = np.asarray(r.series["step"])
+            lo = np.asarray([math.nan if v is None else v for v in r.series["loss"]], dtype=float)
+            keep = st > fc["step"]
+            loss_after = lo[keep]
+            if r.status != "completed":
+                loss_after = np.concatenate([loss_after, [math.inf]])
+            branches.append(
+                {
+                    "factor": float(f),
+                    "eta": e2,
+                    "status": r.status,
+                    "bs_edge": fc["batch_sharpness"] * e2 / (2 * (1 - beta)),
+                    "gni_edge": fc["gni"] * e2 / (2 * (1 - beta)),
+                    "lam_edge": fc["lam_max"] * e2 / (2 * (1 + beta)),
+                    "catapult": detect_catapult(loss_after.tolist(), baseline, k=k, within=m, recover=recover),
+                    "step": st[keep].tolist(),
+                    "loss": [float(v) for v in lo[keep]],
+                }
+            )
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return {
+        "source": rec,
+        "fork_step": fc["step"],
+        "baseline": baseline,
+        "detector": {"k": k, "within": m, "recover": recover, "record_every": int(record_every)},
+        "branches": branches,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def eoss_task(task: Mapping[str, Any]) -> dict[str, Any]:
+    """One (β, B, seed) run of the experiment as a picklable task for :func:`eostheory.sweep.map_tasks`.
+
+    ``task`` = ``{"data": Dataset, "batch_size", "beta", "seed", **eoss_run options}``; holds
+    torch to one thread.
+    """
+    torch.set_num_threads(1)
+    kw = dict(task)
+    data = kw.pop("data")
+    return eoss_run(data, **kw)

@@ -233,6 +233,7 @@ class TrainResult:
             "threshold": self.threshold,
             "thresholds": dict(self.thresholds),
             **({"threshold_note": self.extra["threshold_note"]} if self.extra.get("threshold_note") else {}),
+            **({"regime": self.extra["regime"]} if self.extra.get("regime") else {}),
             "config": self.config.as_dict(),
             "final": self.final(),
             "series": self.series,
@@ -1355,6 +1356,9 @@ def train(
         result.extra["threshold_note"] = threshold_note
     if diverged_at is not None:
         result.extra["diverged_at"] = diverged_at
+    regime_info = _regime_of(cfg, series)
+    if regime_info is not None:
+        result.extra["regime"] = regime_info
     if rundir is not None and _halt_at is None:
         rundir.write_result(result.summary())
         if records and plot:
@@ -1367,6 +1371,38 @@ def train(
     if status == "interrupted":
         raise KeyboardInterrupt(message)
     return result
+
+
+def _regime_of(cfg: TrainConfig, series: Mapping[str, list[Any]]) -> dict[str, Any] | None:
+    r"""The momentum regime of the tracked curvature (``regime_report``), or ``None`` where it does not apply.
+
+    Computed for plain or heavy-ball SGD/GD that uses mini-batches (:math:`B < n`) or momentum
+    (:math:`\beta > 0`), over the tracked ``batch_sharpness`` and ``sharpness`` series: each
+    tail is tested for a plateau and placed against :math:`2(1-\beta)/\eta` and
+    :math:`2(1+\beta)/\eta` at the base rate.  Runs with weight decay, another optimizer or
+    fewer than four records of a measure get ``None`` (or leave that measure out).
+    """
+    from eostheory.analysis.plateau import regime_report
+
+    if cfg.optimizer not in ("gd", "sgd", "heavy-ball") or cfg.weight_decay:
+        return None
+    beta = float(cfg.hyperparameters.get("beta", 0.0) or 0.0)
+    b = cfg.batch_size
+    n = cfg.n_examples
+    if not (beta > 0 or (b is not None and b < n)):
+        return None
+    eta = float(cfg.hyperparameters.get("eta", math.nan))
+    items: dict[str, list[float]] = {}
+    for key in ("batch_sharpness", "sharpness"):
+        vals = [float(v) for v in series.get(key, []) if v is not None]
+        if len(vals) >= 4 and all(math.isfinite(v) for v in vals):
+            items[key] = vals
+    if not items or not (math.isfinite(eta) and eta > 0):
+        return None
+    try:
+        return regime_report(items, eta, beta, None if b is None or b >= n else b, n)
+    except EosInputError:
+        return None
 
 
 #: The name of the weight-decay coefficient in the rule whose stability is derived for decoupled decay.
