@@ -126,13 +126,17 @@ def test_simulation_brackets_exact_critical_eta_fast(beta: float, small: tuple) 
 @pytest.mark.slow
 @pytest.mark.parametrize("beta", [0.0, 0.9])
 def test_simulated_critical_eta_within_5_percent(beta: float) -> None:
-    # the acceptance check: 48 examples in 480 dimensions, B in {1, 2, 8, 32, n}; bisection on
-    # the sign of the simulated growth of E||e||^2 (1000 runs x 2000 steps) to 1%
+    # the acceptance check: 48 examples in 480 dimensions, B in {1, 2, 8, 32, n}. The simulated
+    # growth of E||e||^2 (1000 runs x 2000 steps) is negative at 0.95 eta_c and positive at
+    # 1.05 eta_c (eta_c from the exact moment map): the simulated boundary lies within 5% of the
+    # derived one. Two probes per batch size; the bisection to 1% (docs/eoss.md's table) is
+    # worked_examples/eoss_critical_eta.py.
     Z = eoss.row_space(overparameterized_regression(48, 480, seed=0))
     for b in (1, 2, 8, 32, 48):
         ec = eoss.critical_eta_exact(Z, beta, b)
-        es = eoss.critical_eta_simulated(Z, beta, b, guess=ec * 1.1, rtol=0.01, runs=1000, steps=2000)
-        assert es == pytest.approx(ec, rel=0.05), (b, ec, es)
+        lo = eoss.mean_square_growth(Z, 0.95 * ec, beta, b, runs=1000, steps=2000)
+        hi = eoss.mean_square_growth(Z, 1.05 * ec, beta, b, runs=1000, steps=2000)
+        assert lo < 0 < hi, (b, ec, lo, hi)
 
 
 def test_one_direction_model_over_candidate_directions(small: tuple) -> None:
