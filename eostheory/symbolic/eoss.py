@@ -410,11 +410,22 @@ def moment_radius(Z: Any, eta: float, beta: float, batch_size: int) -> float:
     if dim <= 1200:
         Mat = np.stack([mv(e) for e in np.eye(dim)], axis=1)
         return float(np.max(np.linalg.eigvals(Mat).real))
-    from scipy.sparse.linalg import LinearOperator, eigs
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 
     op = LinearOperator((dim, dim), matvec=mv, dtype=float)
-    v = eigs(op, k=1, which="LR", return_eigenvectors=False, tol=1e-9, ncv=40, maxiter=20000)
-    return float(v[0].real)
+    # a seeded start (ARPACK's own is random: the same call must give the same answer), and a
+    # wider Krylov space when eigenvalues crowd near the boundary and the first try stalls
+    v0 = np.random.default_rng(0).standard_normal(dim)
+    for ncv in (40, min(dim - 1, 160)):
+        try:
+            v = eigs(op, k=1, which="LR", return_eigenvectors=False, tol=1e-9, ncv=ncv, maxiter=20000, v0=v0)
+            return float(v[0].real)
+        except ArpackNoConvergence:
+            continue
+    raise RuntimeError(
+        f"moment_radius: ARPACK did not converge on the {dim}-dimensional moment map "
+        f"(eta={eta:g}, beta={beta:g}, B={b}); try a smaller problem (dense below 1200 dimensions)"
+    )
 
 
 def _one_thread() -> Any:
