@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from eostheory._errors import EosInputError
+
 __all__ = ["MeasureLines"]
 
 
@@ -27,6 +29,26 @@ class MeasureLines:
     label: str | None
     panel: str | None
     thresholds: tuple[Any, ...]
+
+    def _check_fields(self, known_needs: Any, kind: str) -> None:
+        """Validate and normalise the shared fields (in ``__post_init__`` of a frozen dataclass).
+
+        The name is letters, digits, ``-`` and ``_`` (``_`` is stored as ``-``), ``fn`` is
+        callable, ``needs`` is a subset of ``known_needs``; ``thresholds`` becomes a tuple.
+        """
+        name = str(self.name).strip()
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise EosInputError(f"a measure name is letters, digits, '-' and '_', got {self.name!r}")
+        object.__setattr__(self, "name", name.replace("_", "-"))
+        fn = getattr(self, "fn", None)
+        if not callable(fn):
+            raise EosInputError(f"measure {name!r}: fn must be callable, got {type(fn).__name__}")
+        needs = frozenset(getattr(self, "needs", ()))
+        bad = sorted(needs - set(known_needs))
+        if bad:
+            raise EosInputError(f"measure {name!r} needs {bad}; {kind} can need {', '.join(known_needs)}")
+        object.__setattr__(self, "needs", needs)
+        object.__setattr__(self, "thresholds", tuple(self.thresholds))
 
     @property
     def key(self) -> str:

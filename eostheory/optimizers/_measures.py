@@ -92,18 +92,7 @@ class ToyMeasure(MeasureLines):
     description: str = ""
 
     def __post_init__(self) -> None:
-        name = str(self.name).strip()
-        if not name or not name.replace("-", "").replace("_", "").isalnum():
-            raise EosInputError(f"a measure name is letters, digits, '-' and '_', got {self.name!r}")
-        object.__setattr__(self, "name", name.replace("_", "-"))
-        if not callable(self.fn):
-            raise EosInputError(f"measure {name!r}: fn must be callable, got {type(self.fn).__name__}")
-        needs = frozenset(self.needs)
-        bad = sorted(needs - set(NEEDS))
-        if bad:
-            raise EosInputError(f"measure {name!r} needs {bad}; a toy measure can need {', '.join(NEEDS)}")
-        object.__setattr__(self, "needs", needs)
-        object.__setattr__(self, "thresholds", tuple(self.thresholds))
+        self._check_fields(NEEDS, "a toy measure")
 
     def describe(self, hyperparameters: Mapping[str, float], stability: float | None) -> dict[str, Any]:
         """A JSON-ready description (key, label, panel, thresholds as numbers, what it needs)."""

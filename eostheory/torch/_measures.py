@@ -106,18 +106,8 @@ class Measure(MeasureLines):
     description: str = ""
 
     def __post_init__(self) -> None:
-        name = str(self.name).strip()
-        if not name or not name.replace("-", "").replace("_", "").isalnum():
-            raise EosInputError(f"a measure name is letters, digits, '-' and '_', got {self.name!r}")
-        object.__setattr__(self, "name", name.replace("_", "-"))
-        if not callable(self.fn):
-            raise EosInputError(f"measure {name!r}: fn must be callable, got {type(self.fn).__name__}")
-        needs = frozenset(self.needs)
-        bad = sorted(needs - set(NEEDS))
-        if bad:
-            raise EosInputError(f"measure {name!r} needs {bad}; a measure can need {', '.join(NEEDS)}")
-        object.__setattr__(self, "needs", needs)
-        object.__setattr__(self, "thresholds", tuple(self.thresholds))
+        self._check_fields(NEEDS, "a measure")
+        name = self.name
         cost = float(self.cost)
         if not (math.isfinite(cost) and cost >= 0):
             raise EosInputError(f"measure {name!r}: cost must be a finite number >= 0, got {self.cost!r}")
