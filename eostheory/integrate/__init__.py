@@ -19,18 +19,26 @@ from eostheory.integrate._solve import (
     solve,
     system_source,
 )
-from eostheory.integrate._steppers import STEPPERS, Stepper, get_stepper
+from eostheory.integrate._steppers import STEP_FUNCTIONS, STEPPERS, Stepper, get_stepper, register_stepper
+from eostheory.integrate._tableau import TABLEAUX, ButcherTableau, StepResult, explicit_step, register_tableau
 
 __all__ = [
     "STATUS_NAMES",
     "STEPPERS",
+    "STEP_FUNCTIONS",
+    "TABLEAUX",
+    "ButcherTableau",
     "CompiledSystem",
+    "StepResult",
     "Stepper",
     "Trajectory",
+    "explicit_step",
     "function_source",
     "get_stepper",
     "integrator_source",
     "load_system",
+    "register_stepper",
+    "register_tableau",
     "solve",
     "system_source",
 ]

@@ -19,14 +19,17 @@ from eostheory._errors import EosInputError
 from eostheory._validate import finite_float, finite_vector, positive_float, positive_int
 from eostheory.compile._cache import load_source_module
 from eostheory.compile._codegen import module_header
-from eostheory.integrate import _src
-from eostheory.integrate._steppers import Stepper, get_stepper
+from eostheory.integrate import _control, _events, _src
+from eostheory.integrate._generate import method_constants, stepper_source
+from eostheory.integrate._names import FLOW_ALIASES
+from eostheory.integrate._steppers import STEPPERS, Stepper, get_stepper
 
 __all__ = [
     "STATUS_NAMES",
     "CompiledSystem",
     "Trajectory",
     "function_source",
+    "hook_aliases",
     "integrator_source",
     "solve",
     "system_source",
@@ -61,12 +64,38 @@ def _const_source(name: str, value: Any) -> str:
 
 
 def integrator_source() -> str:
-    """The steppers and the integration loop as source text (constants, then functions)."""
-    consts = [
-        _const_source(n, getattr(_src, n)) for n in dir(_src) if n.isupper() and (n.startswith(("DP_", "M_", "S_")))
-    ]
-    funcs = [function_source(getattr(_src, f)) for f in _src.FUNCTIONS]
+    """The integration loop and the steppers as source text (constants, then functions).
+
+    The steppers' ``_step`` and ``_interp`` are generated from their Butcher tableaux
+    (:func:`~eostheory.integrate._generate.stepper_source`), so the text, and the name of
+    every module that splices it, changes with the registered tableaux.
+    """
+    consts = [_const_source(n, getattr(_src, n)) for n in dir(_src) if n.isupper() and n.startswith("S_")]
+    consts += [f"{k} = {v}" for k, v in method_constants().items()]
+    funcs = [function_source(getattr(_control, f), inline=f in _control.INLINE) for f in _control.FUNCTIONS]
+    funcs += [function_source(getattr(_src, f)) for f in _src.FUNCTIONS[:-2]]
+    funcs.append(stepper_source())
+    funcs += [function_source(getattr(_events, f), inline=f in _events.INLINE) for f in _events.FUNCTIONS]
+    funcs += [function_source(getattr(_src, f)) for f in _src.FUNCTIONS[-2:]]
     return "\n".join(consts) + "\n\n\n" + "\n\n".join(funcs)
+
+
+def hook_aliases(parts: Sequence[str]) -> str:
+    """``new = old`` lines binding the loop's hooks (``rhs``, ``event``, ``post``, ``observe``)
+    to a system's functions when its source defines them under their earlier names
+    (``flow_rhs``, ``flow_edge``, ``flow_post``, ``flow_aux``), and the other way round."""
+    text = "\n".join(parts)
+
+    def defined(name: str) -> bool:
+        return re.search(rf"^(def {name}\(|{name} = )", text, re.M) is not None
+
+    lines = []
+    for old, new in FLOW_ALIASES.items():
+        if defined(old) and not defined(new):
+            lines.append(f"{new} = {old}")
+        elif defined(new) and not defined(old):
+            lines.append(f"{old} = {new}")
+    return "\n".join(lines) + "\n"
 
 
 def system_source(
@@ -81,8 +110,9 @@ def system_source(
 
     It imports the potential's kernels from ``kernel_module`` (itself named by a hash of its
     source), defines ``constants`` (``NAME = expression`` lines, e.g. ``NY = DIM + 1``), the
-    flow's functions (``parts``: source texts binding ``flow_rhs``, ``flow_edge``,
-    ``flow_post``, ``flow_aux``) and the integrator.  The module name is a hash of all of
+    system's functions (``parts``: source texts binding the hooks ``rhs``, ``event``,
+    ``post``, ``observe``, or their earlier names ``flow_rhs``, ``flow_edge``, ``flow_post``,
+    ``flow_aux``) and the integrator.  The module name is a hash of all of
     this text, so a compiled copy can never be stale.
     """
     header = module_header(title, backend_name, comments)
@@ -92,7 +122,7 @@ def system_source(
         header += "jiti = jit\n"
     imports = f"from {kernel_module} import DIM, loss, grad, hess, sharp, third\n"
     const_lines = "\n".join(f"{k} = {v}" for k, v in constants.items()) + "\n"
-    return "\n\n".join([header, imports, const_lines, *parts, integrator_source()]) + "\n"
+    return "\n\n".join([header, imports, const_lines, *parts, hook_aliases(parts), integrator_source()]) + "\n"
 
 
 def load_system(source: str) -> ModuleType:
@@ -129,7 +159,7 @@ class CompiledSystem:
         """The vector field at ``y`` (a new array)."""
         out = np.empty(self.ny)
         ws = np.zeros(int(self.module.NWS))
-        self.module.flow_rhs(np.asarray(y, dtype=np.float64), self.p, self.c, ws, out)
+        self.module.rhs(np.asarray(y, dtype=np.float64), self.p, self.c, ws, out)
         return out
 
 
@@ -147,7 +177,7 @@ class Trajectory:
         work: ``rhs`` (vector-field evaluations), ``steps`` (accepted), ``rejected``.
         method: the stepper's name; ``seconds`` the wall time of the compiled loop.
         flag: the flow's flag code when ``status == "undefined"`` (0 otherwise).
-        aux: the flow's observables (``flow_aux``) at the recorded states.
+        aux: the system's observables (``observe``) at the recorded states.
         steady_from: when the state was recognized as a contracting equilibrium (else None).
     """
 
@@ -236,7 +266,8 @@ def solve(
         system: a :class:`CompiledSystem` (e.g. from :func:`eostheory.flows.compile_flow`).
         y0: the initial state.
         t_span: ``(t0, t1)`` with ``t1 >= t0``, in GD steps.
-        method: ``"euler"``, ``"rk4"`` (fixed step ``dt``) or ``"dopri5"`` (adaptive).
+        method: ``"euler"``, ``"rk4"`` (fixed step ``dt``), ``"dopri5"`` (adaptive) or any
+            registered tableau (:func:`~eostheory.integrate._tableau.register_tableau`).
         dt: the fixed step (required for Euler and RK4; ``1`` for a discrete map).
         rtol, atol: tolerances of the adaptive method (error per step measured in
             :math:`\mathrm{atol} + \mathrm{rtol}\,|y|`, root-mean-square over components).
@@ -261,6 +292,11 @@ def solve(
             other than 1.
     """
     stepper = get_stepper(method)
+    if not stepper.compiled:
+        raise EosInputError(
+            f"method {stepper.name!r} is a Python step function: the compiled loop runs the tableau "
+            f"methods ({', '.join(STEPPERS)}); run it with a Python loop over arrays"
+        )
     ny = system.ny
     y = finite_vector("y0", y0, ny)
     t0 = finite_float("t0", t_span[0])
