@@ -8,15 +8,14 @@
 """
 
 from eostheory._errors import CompilationError, EosInputError
+from eostheory._version import __version__
 from eostheory.compile import compile_potential
+from eostheory.experiments import equilibria
 from eostheory.flows import FLOWS, Flow, FlowResult, get_flow, solve_flow
 from eostheory.optimizers import OPTIMIZERS, Optimizer, RunResult, get_optimizer, register_optimizer, run
 from eostheory.symbolic import TOYS, Potential, UpdateRule, as_potential, parse_formula, toy
-from eostheory.symbolic.equilibria import equilibria
 from eostheory.symbolic.nets import SymbolicNet, linear_chain, two_layer, two_layer_linear
 from eostheory.symbolic.stability import flip_bifurcation, matrix_stability, mean_square, thresholds
-
-__version__ = "0.1.0"
 
 #: ``eos.solve(potential, flow, ...)``: integrate a continuous-time model (alias of ``solve_flow``).
 solve = solve_flow

@@ -10,7 +10,7 @@ import pytest
 import sympy as sp
 
 from eostheory._errors import EosInputError
-from eostheory.optimizers._verify import overparameterized_regression
+from eostheory.experiments import overparameterized_regression
 from eostheory.symbolic import eoss
 from eostheory.symbolic.eoss import BETA, BSZ, ETA, M2, A, N
 

@@ -18,7 +18,7 @@ import sympy as sp
 
 import eostheory as eos
 from eostheory import EosInputError
-from eostheory.symbolic.equilibria import equilibria
+from eostheory.experiments import equilibria
 
 ETA = sp.Symbol("eta", positive=True)
 BETA = sp.Symbol("beta", nonnegative=True)

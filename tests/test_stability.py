@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import eostheory.experiments as verify
 from eostheory import EosInputError
 from eostheory.cli import main as cli_main
-from eostheory.optimizers import _verify as verify
 from eostheory.optimizers import get_optimizer
 from eostheory.symbolic import stability
 from eostheory.symbolic.stability import (

@@ -386,7 +386,7 @@ def test_out_is_checked_by_the_api_before_the_data_is_built(tmp_path, monkeypatc
     def no_data(*a, **k):
         raise AssertionError("the data set was built before --out was checked")
 
-    monkeypatch.setattr("eostheory.torch._train.get_dataset", no_data)
+    monkeypatch.setattr("eostheory.torch._trainloop.get_dataset", no_data)
     for out, match in ((tmp_path / "file", "exists and is not a directory"), (tmp_path / "file" / "r", "is a file")):
         with pytest.raises(EosInputError, match=match):
             et.train("mlp", "digits", eta=0.1, steps=1, device="cpu", out=out)

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from eostheory.optimizers._verify import overparameterized_regression
+from eostheory.experiments import overparameterized_regression
 from eostheory.symbolic.eoss import critical_eta_exact, critical_eta_one_direction, critical_eta_simulated, row_space
 
 

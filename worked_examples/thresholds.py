@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eostheory.optimizers._verify import spectral_radius_grid, verify_mean_square, verify_threshold
+from eostheory.experiments import spectral_radius_grid, verify_mean_square, verify_threshold
 from eostheory.symbolic.stability import as_text, mean_square, thresholds
 
 QHM = ["v = beta*v + (1 - beta)*g", "w = w - eta*((1 - nu)*g + nu*v)"]

@@ -28,7 +28,7 @@ import numpy as np
 from eostheory._errors import EosInputError
 from eostheory._json import jsonable
 from eostheory._validate import finite_vector, positive_float, positive_int
-from eostheory.compile._kernels import compile_potential
+from eostheory.compile import compile_potential
 from eostheory.flows import FlowResult, resolve_flow, solve_flow
 from eostheory.optimizers import RunResult, run
 from eostheory.symbolic.potential import Potential, as_potential

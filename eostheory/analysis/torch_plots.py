@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,30 +78,35 @@ def _add_lines(ths: list[Line], new: list[Line]) -> None:
             ths.append((kind, arr, base))
 
 
-def _panels(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], list[float]]]:
+def _panels(
+    result: Any, registry: Mapping[str, Any] | None = None
+) -> list[tuple[str, str, list[tuple[str, str, bool]], list[float]]]:
     """The panels below the loss: ``(panel, y label, [(series key, label, is_list)], threshold values)``.
 
     The threshold values are at the base rate ``eta`` (with a schedule the plot draws them
     following the rate: see :func:`_layout`).
     """
-    return [(name, yl, lines, [b for _, _, b in ths if np.isfinite(b)]) for name, yl, lines, ths in _layout(result)]
+    return [
+        (name, yl, lines, [b for _, _, b in ths if np.isfinite(b)])
+        for name, yl, lines, ths in _layout(result, registry)
+    ]
 
 
-def _layout(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], list[Line]]]:
+def _layout(
+    result: Any, registry: Mapping[str, Any] | None = None
+) -> list[tuple[str, str, list[tuple[str, str, bool]], list[Line]]]:
     """The panels below the loss: ``(panel, y label, [(series key, label, is_list)], threshold lines)``.
 
-    Measures come from ``result.measures`` (or the registry, by the names in
-    ``config.track``); a series key that no measure claims gets a panel of its own.
+    Measures come from ``result.measures`` (or ``registry``, the network measures by name,
+    by the names in ``config.track``); a series key that no measure claims gets a panel of
+    its own.  The plots take the registry as an argument (``eostheory.torch.MEASURES``)
+    rather than importing the torch package, which sits above them.
     """
     s = result.series
+    reg = dict(registry or {})
     measures = dict(getattr(result, "measures", {}) or {})
     if not measures:
-        try:
-            from eostheory.torch._measures import MEASURES
-
-            measures = {n: MEASURES[n] for n in getattr(result.config, "track", ()) if n in MEASURES}
-        except ImportError:  # pragma: no cover - torch missing: plot the series by key
-            measures = {}
+        measures = {n: reg[n] for n in getattr(result.config, "track", ()) if n in reg}
     hyper = getattr(result.config, "hyperparameters", {}) or {}
     panels: dict[str, tuple[str, list[tuple[str, str, bool]], list[Line]]] = {}
     claimed = set(_BOOKKEEPING) | {"loss"}
@@ -128,12 +134,9 @@ def _layout(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], li
         claimed.add("sharpness")
         _, lines, ths = panels.setdefault("curvature", ("curvature", [], []))
         lines.insert(0, ("sharpness", "sharpness $\\lambda_{max}$", False))
-        try:
-            from eostheory.torch._measures import MEASURES
-
-            _add_lines(ths, _threshold_lines(result, MEASURES["sharpness"], hyper))
-        except ImportError:  # pragma: no cover - torch missing
-            pass
+        sharp = reg.get("sharpness", measures.get("sharpness"))
+        if sharp is not None:
+            _add_lines(ths, _threshold_lines(result, sharp, hyper))
     for k, vals in s.items():  # series that no measure claims (e.g. from a run directory)
         if k in claimed or k.endswith("_se") or not any(isinstance(v, int | float | list) for v in vals):
             continue
@@ -144,7 +147,9 @@ def _layout(result: Any) -> list[tuple[str, str, list[tuple[str, str, bool]], li
     return [(name, yl, lines, ths) for name, (yl, lines, ths) in items if lines]
 
 
-def plot_training(result: Any, path: str | Path, title: str | None = None) -> Path:
+def plot_training(
+    result: Any, path: str | Path, title: str | None = None, *, registry: Mapping[str, Any] | None = None
+) -> Path:
     """Save a figure of a :class:`~eostheory.torch.TrainResult`.
 
     Top: the loss of every step and the tracked full-batch loss (log scale).  Below, one
@@ -162,6 +167,8 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
         result: the run.
         path: the PNG file to write (its directory is created).
         title: the title (default: optimizer, η, data set and status).
+        registry: the measures by name (``eostheory.torch.MEASURES``), for a result that
+            does not carry its own (one loaded from a run directory).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -169,7 +176,7 @@ def plot_training(result: Any, path: str | Path, title: str | None = None) -> Pa
     plt = _pyplot()
     s = result.series
     step = np.asarray(s.get("step", []), dtype=float)
-    panels = _layout(result)
+    panels = _layout(result, registry)
     nrows = 1 + len(panels)
     fig, axes = plt.subplots(nrows, 1, figsize=(7, 2.6 * nrows + 0.6), sharex=True, squeeze=False)
     axes = axes[:, 0]

@@ -31,7 +31,7 @@ def eoss_boundary_derived() -> Iterator[CheckResult]:
 @check("eoss")
 def eoss_simulation_brackets_exact() -> Iterator[CheckResult]:
     """10 x 100 regression: simulated E||e||^2 shrinks at 0.95 eta_c and grows at 1.05 eta_c (B = 1, 2, n)."""
-    from eostheory.optimizers._verify import overparameterized_regression
+    from eostheory.experiments import overparameterized_regression
     from eostheory.symbolic.eoss import critical_eta_exact, mean_square_growth, row_space
 
     Z = row_space(overparameterized_regression(10, 100, seed=0))
@@ -55,7 +55,7 @@ def eoss_critical_eta_by_bisection() -> Iterator[CheckResult]:
     """48 x 480 regression, B in {1, 2, 8, 32, n}: simulated critical eta (bisection, 1%) within 5% of the derived."""
     import numpy as np
 
-    from eostheory.optimizers._verify import overparameterized_regression
+    from eostheory.experiments import overparameterized_regression
     from eostheory.symbolic.eoss import (
         critical_eta_exact,
         critical_eta_one_direction,

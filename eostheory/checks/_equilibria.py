@@ -15,7 +15,7 @@ _ETA = sp.Symbol("eta", positive=True)
 @check("equilibria")
 def quartic_cycle_exact() -> Iterator[CheckResult]:
     """GD's 2-cycle on the quartic (S = Q = 1): w*^2 = 1 - 2/eta, stable exactly for eta in (2, 3)."""
-    from eostheory.symbolic.equilibria import equilibria
+    from eostheory.experiments import equilibria
 
     r = equilibria("quartic", flows=[], constants={"S": 1, "Q": 1})
     cyc = [c for c in r.cycles if c.contains("wbar") and c.contains("d2 - (1 - 2/eta)")]
@@ -33,7 +33,7 @@ def quartic_cycle_exact() -> Iterator[CheckResult]:
 @check("equilibria", full_only=True)
 def canonical_central_is_the_cycle() -> Iterator[CheckResult]:
     """Canonical toy: the central flow's stationary point sigma^2 = 2c is proved equal to GD's cycle x^2 = 2c."""
-    from eostheory.symbolic.equilibria import equilibria
+    from eostheory.experiments import equilibria
 
     r = equilibria("canonical", flows=["central"], constants={"s0": 1, "c": sp.Rational(1, 10)})
     proved = [a for a in r.agreements if a.status == "proved equal"]

@@ -18,7 +18,7 @@ _QUAD = "0.5*(3*x**2 + 2*x*y + 2*y**2)"
 @check("geometry")
 def descent_identity_symbolic() -> Iterator[CheckResult]:
     """Delta L = -eta (1 - eta/2 d^T A d) ||g||_*^2 on a symbolic 2x2 quadratic, every piece of every oracle."""
-    from eostheory.geometry._symbolic import descent_identity, descent_threshold, generic_descent_identity
+    from eostheory.geometry import descent_identity, descent_threshold, generic_descent_identity
 
     for norm in ("l2", "linf", "l1", "block"):
         for normalized in (False, True):
@@ -36,8 +36,7 @@ def descent_identity_symbolic() -> Iterator[CheckResult]:
 @check("geometry")
 def descent_identity_along_compiled_run() -> Iterator[CheckResult]:
     """The derived identity predicts every step's loss change of compiled steepest descent (linf, l1, l2)."""
-    from eostheory.geometry import run_steepest
-    from eostheory.geometry._symbolic import descent_identity
+    from eostheory.geometry import descent_identity, run_steepest
 
     for norm in ("linf", "l1", "l2"):
         ident = descent_identity(norm, 2)
@@ -51,8 +50,7 @@ def descent_identity_along_compiled_run() -> Iterator[CheckResult]:
 @check("geometry")
 def ray_threshold_and_two_cycle() -> Iterator[CheckResult]:
     """On the maximising ray a -> (1 - eta S) a; normalized: the 2-cycle +-eta/2 with S/||g||_1 = 2/eta."""
-    from eostheory.geometry import run_steepest
-    from eostheory.geometry._symbolic import ETA, normalized_two_cycle, ray_multiplier
+    from eostheory.geometry import ETA, normalized_two_cycle, ray_multiplier, run_steepest
 
     ray = ray_multiplier([1, 1])
     subs = {sp.Symbol("a00", real=True): 3, sp.Symbol("a01", real=True): 1, sp.Symbol("a11", real=True): 2}

@@ -66,7 +66,7 @@ def theory_table_thresholds() -> Iterator[CheckResult]:
 @check("stability")
 def preconditioned_thresholds() -> Iterator[CheckResult]:
     """Preconditioned GD bounds lambda_max(P^-1 H) by 2/eta; EMA at beta = 0.9 gives 38/eta (Adam's beta1)."""
-    from eostheory.optimizers._verify import preconditioned_radius
+    from eostheory.experiments import preconditioned_radius
     from eostheory.symbolic.stability import matrix_stability, thresholds
 
     r = thresholds("gd", preconditioned=True)
@@ -236,7 +236,7 @@ def quartic_past_three() -> Iterator[CheckResult]:
 @check("stability")
 def thresholds_run_on_quadratic() -> Iterator[CheckResult]:
     """Each optimizer converges at 0.99 lambda* and diverges at 1.01 lambda* (compiled runs)."""
-    from eostheory.optimizers._verify import verify_threshold
+    from eostheory.experiments import verify_threshold
 
     cases = [("gd", {"eta": 0.1})] + [
         (n, {"eta": 0.1, "beta": b}) for n in ("heavy-ball", "nesterov", "ema-momentum") for b in (0.5, 0.9)
@@ -258,7 +258,7 @@ def thresholds_run_on_quadratic() -> Iterator[CheckResult]:
 @check("stability")
 def thresholds_spectral_radius_grid() -> Iterator[CheckResult]:
     """The numpy spectral radius over a grid crosses 1 at the symbolic lambda* (and nowhere below it)."""
-    from eostheory.optimizers._verify import spectral_radius_grid
+    from eostheory.experiments import spectral_radius_grid
 
     cases = [(n, {"eta": 0.1, "beta": 0.9}) for n in ("heavy-ball", "nesterov", "ema-momentum")] + [
         ("gd", {"eta": 0.1})
@@ -278,7 +278,7 @@ def mean_square_sgd_momentum() -> Iterator[CheckResult]:
 
     Batch size 1: eta_c*BS ~ 2(1-beta); full batch: eta_c*lam_max = 2(1+beta).
     """
-    from eostheory.optimizers._verify import verify_mean_square
+    from eostheory.experiments import verify_mean_square
 
     for m in verify_mean_square((0.0, 0.5, 0.9), n=128, d=256, steps=20000):
         yield close(f"batch 1, beta={m.beta}: eta_c*BS / 2(1-beta)", m.ratio_batch1, 1.0, 0.2)
@@ -293,7 +293,7 @@ def mean_square_sgd_momentum_full() -> Iterator[CheckResult]:
     exact moment map measures the growth of E||x||^2 (mean-square stability), which is
     stricter: its critical eta is at most the simulated one, and both sit near 2(1-beta)/BS.
     """
-    from eostheory.optimizers._verify import (
+    from eostheory.experiments import (
         critical_eta_batch,
         mean_square_radius,
         overparameterized_regression,
@@ -327,7 +327,7 @@ def mean_square_sgd_momentum_full() -> Iterator[CheckResult]:
 @check("stability", full_only=True)
 def thresholds_run_on_quadratic_full() -> Iterator[CheckResult]:
     """Full: many momenta and learning rates, 1% either side of lambda*."""
-    from eostheory.optimizers._verify import verify_threshold
+    from eostheory.experiments import verify_threshold
 
     for name in ("heavy-ball", "nesterov", "ema-momentum"):
         for b in (0.0, 0.3, 0.6, 0.8, 0.95):

@@ -31,7 +31,7 @@ def _commands() -> list:
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every discovered command."""
-    from eostheory import __version__
+    from eostheory._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="eostheory",

@@ -82,7 +82,7 @@ def _ints(text: str, option: str, n: int) -> list[int]:
 def execute(args: argparse.Namespace) -> int:
     import eostheory.torch as et
     from eostheory.analysis.plateau import plot_eoss
-    from eostheory.torch._eoss import eoss_experiment
+    from eostheory.torch import eoss_experiment
 
     out = validate_out_dir(args.out) if args.out else None
     if args.quick:
@@ -194,7 +194,7 @@ def _edge_test(
     every: str,
     out: Any,
 ) -> int:
-    from eostheory.torch._eoss import eoss_edge_test
+    from eostheory.torch import eoss_edge_test
 
     factors = parse_floats(args.edge_factors, "--edge-factors")
     for f in factors:

@@ -98,7 +98,7 @@ def _split_set(text: str | None, hyper_names: set[str]) -> tuple[dict[str, str],
 
 
 def execute(args: argparse.Namespace) -> int:
-    from eostheory.symbolic.equilibria import equilibria
+    from eostheory.experiments import equilibria
     from eostheory.symbolic.stability import as_rule
 
     if args.out:

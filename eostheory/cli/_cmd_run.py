@@ -51,8 +51,7 @@ EPILOG = """examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from eostheory.geometry import STEEPEST_NAMES
-    from eostheory.optimizers import OPTIMIZERS
-    from eostheory.optimizers._measures import TOY_MEASURES
+    from eostheory.optimizers import OPTIMIZERS, TOY_MEASURES
 
     p.epilog = EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -111,7 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _optimizer(args: argparse.Namespace) -> Any:
     """The :class:`~eostheory.optimizers.Optimizer` of ``--optimizer`` or ``--update``."""
-    from eostheory.optimizers._run import as_optimizer
+    from eostheory.optimizers import as_optimizer
 
     if args.update:
         if args.optimizer != "gd":
@@ -176,7 +175,7 @@ def _record_every(args: argparse.Namespace, steps: int, dim: int) -> int | None:
 
 def _track(args: argparse.Namespace, dim: int) -> tuple[list[Any], int]:
     """``--track`` and ``--top-k`` as measures, checked before any work."""
-    from eostheory.optimizers._measures import resolve_toy_measures
+    from eostheory.optimizers import resolve_toy_measures
 
     top_k = 1 if args.top_k is None else int_option("--top-k", args.top_k)
     if args.track is None:
@@ -211,7 +210,7 @@ def _groups(args: argparse.Namespace, pot: Any, opt: Any) -> list[list[str]] | N
 
 def _generalized_measures(result: Any) -> dict[str, Any]:
     """Plot-only measures for a steepest-descent run: its generalized quantity against 2/eta."""
-    from eostheory.optimizers._measures import ToyMeasure
+    from eostheory.optimizers import ToyMeasure
 
     gen = result.generalized
     if gen is None or "generalized_sharpness" not in result.series:

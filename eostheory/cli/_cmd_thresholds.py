@@ -206,7 +206,7 @@ def execute(args: argparse.Namespace) -> int:
             payload["mean_square"] = {"error": str(exc)}
     grid = None
     if vals is not None:
-        from eostheory.optimizers._verify import spectral_radius_grid, verify_threshold
+        from eostheory.experiments import spectral_radius_grid, verify_threshold
 
         with numeric_errors(f"the numerical check at {args.verify}"):
             runs = verify_threshold(res, vals)

@@ -9,18 +9,16 @@ and parameters that the formula does not use (:func:`resolve_potential`).
 from __future__ import annotations
 
 import argparse
-import difflib
-import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from eostheory._errors import EosInputError
+from eostheory._io import validate_out_dir
 from eostheory._json import dumps_strict, jsonable, write_json
+from eostheory._names import check_name, suggest
 from eostheory._validate import INT64_MAX, finite_float, positive_int
 
 __all__ = [
@@ -45,98 +43,6 @@ __all__ = [
     "validate_out_dir",
     "write_json",
 ]
-
-
-def suggest(name: str, known: Iterable[str], *, n: int = 3) -> str:
-    """``"did you mean 'a' or 'b'?"`` for the nearest of ``known`` (difflib), or ``""``.
-
-    Examples:
-        >>> suggest("selfsta", ["selfstab", "quartic"])
-        "did you mean 'selfstab'?"
-    """
-    close = difflib.get_close_matches(name, list(known), n=n, cutoff=0.5)
-    if not close:
-        return ""
-    return "did you mean " + " or ".join(repr(c) for c in close) + "?"
-
-
-def check_name(kind: str, name: str, known: Iterable[str]) -> str:
-    """``name`` if it is one of ``known``, else a one-line error suggesting the nearest names.
-
-    Args:
-        kind: what the name names (``"optimizer"``, ``"flow"``), for the message.
-        name: the name given.
-        known: the valid names.
-
-    Returns:
-        ``name``, stripped.
-
-    Raises:
-        EosInputError: ``name`` is not known.
-
-    Examples:
-        >>> check_name("flow", "central", ["gradient", "central"])
-        'central'
-    """
-    names = list(known)
-    text = str(name).strip()
-    if text in names:
-        return text
-    hint = suggest(text, names)
-    raise EosInputError(f"unknown {kind} {text!r}; {hint + ' ' if hint else ''}known: {', '.join(names)}")
-
-
-def validate_out_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
-    """Check that ``path`` can be the output directory, before any work is done.
-
-    The directory may exist (files in it are overwritten) or not (it is created later,
-    with its missing parents); it is not created here.
-
-    Args:
-        path: the directory given on the command line.
-        option: the option's name, for the message.
-
-    Returns:
-        ``path`` as a :class:`~pathlib.Path` (``~`` expanded).
-
-    Raises:
-        EosInputError: ``path`` is empty, exists and is not a directory, is a dangling
-            symbolic link, lies under a file, or its nearest existing directory cannot
-            be written (permissions, a read-only or virtual file system).
-
-    Examples:
-        >>> import tempfile
-        >>> validate_out_dir(Path(tempfile.gettempdir()) / "no" / "such" / "run").name
-        'run'
-    """
-    text = os.fspath(path)
-    if not str(text).strip():
-        raise EosInputError(f"{option} is empty: give a directory")
-    p = Path(text).expanduser()
-    try:
-        if p.is_symlink() and not p.exists():
-            raise EosInputError(f"{option} {text}: a dangling symbolic link (to {os.readlink(p)})")
-        if p.exists():
-            if not p.is_dir():
-                raise EosInputError(f"{option} {text}: exists and is not a directory")
-            probe = p
-        else:
-            probe = p.parent
-            while not os.path.lexists(probe) and probe != probe.parent:
-                probe = probe.parent
-            if not probe.is_dir():
-                what = "a dangling symbolic link" if probe.is_symlink() and not probe.exists() else "a file"
-                raise EosInputError(f"{option} {text}: {probe} is {what}, not a directory")
-    except OSError as exc:
-        raise EosInputError(f"{option} {text}: cannot be used ({exc.strerror or exc})") from None
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise EosInputError(f"{option} {text}: the directory {probe} is not writable (permission denied)")
-    try:  # the file system itself may refuse (read-only mount, /proc); TemporaryFile leaves no name behind
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as exc:
-        raise EosInputError(f"{option} {text}: cannot create files in {probe} ({exc.strerror or exc})") from None
-    return p
 
 
 def int_option(option: str, value: object, *, minimum: int = 1, maximum: int = INT64_MAX) -> int:

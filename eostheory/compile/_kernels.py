@@ -14,6 +14,7 @@ import sympy as sp
 from eostheory._errors import CompilationError, EosInputError
 from eostheory.compile._cache import load_source_module
 from eostheory.compile._codegen import backend, emit_function, expr_text, module_header, numba_reason, rename
+from eostheory.compile._netkernels import net_source
 from eostheory.compile._notice import progress
 from eostheory.symbolic.potential import Potential
 
@@ -199,6 +200,18 @@ class CompiledPotential:
 _MEMO: dict[tuple[str, str], CompiledPotential] = {}
 
 
+#: Kernel generators by model family (a model's ``kernel_family``): the models stay
+#: sympy-only, the generated source is this package's job.
+_FAMILIES = {"net": net_source}
+
+
+def _family_source(family: str, pot: Any, be: str) -> str:
+    gen = _FAMILIES.get(family)
+    if gen is None:
+        raise EosInputError(f"unknown kernel family {family!r}; known: {', '.join(sorted(_FAMILIES))}")
+    return gen(pot, be)
+
+
 def compile_potential(pot: Potential, backend_name: str | None = None) -> CompiledPotential:
     """Generate, cache and import the kernels of ``pot`` (memoized per process).
 
@@ -224,7 +237,13 @@ def compile_potential(pot: Potential, backend_name: str | None = None) -> Compil
     # any model that generates its own kernel module (same contract) plugs in here,
     # e.g. symbolic networks whose data are summed inside the kernel
     try:
-        src = pot.kernel_source(be) if hasattr(pot, "kernel_source") else potential_source(pot, be)
+        family = getattr(pot, "kernel_family", None)
+        if family is not None:
+            src = _family_source(family, pot, be)
+        elif hasattr(pot, "kernel_source"):
+            src = pot.kernel_source(be)
+        else:
+            src = potential_source(pot, be)
     except CompilationError as exc:  # name the user's expression, not the code variables (_w0, _t3)
         why = str(exc).split(": ", 1)[-1] if str(exc).startswith("cannot compile") else str(exc)
         raise CompilationError(f"cannot compile L = {expr_text(pot.expr)}: {why}") from None

@@ -66,7 +66,8 @@ def _fingerprint() -> str:
     import eostheory.symbolic.nets as nets
 
     h = hashlib.sha256()
-    for path in (__file__, cg.__file__, nets.__file__):
+    net_files = sorted(Path(nets.__file__).parent.glob("*.py")) if Path(nets.__file__).name == "__init__.py" else []
+    for path in (__file__, cg.__file__, nets.__file__, *net_files):
         h.update(Path(path).read_bytes())  # type: ignore[arg-type]
     return h.hexdigest()[:16]
 

@@ -63,6 +63,7 @@ from eostheory.geometry._steepest import (
     steepest_step,
 )
 from eostheory.geometry._symbolic import (
+    ETA,
     DescentIdentities,
     DescentIdentity,
     TwoCycle,
@@ -76,6 +77,7 @@ from eostheory.geometry._symbolic import (
 
 __all__ = [
     "ENUMERATE_MAX",
+    "ETA",
     "KINDS",
     "NORMS",
     "NS_COEFFICIENTS",

@@ -30,9 +30,13 @@ import numpy as np
 import sympy as sp
 
 from eostheory._errors import EosInputError
+from eostheory._period import detect_period
 from eostheory._validate import finite_vector, positive_float, positive_int, unit_interval
+from eostheory.compile import compile_potential
 from eostheory.geometry._norms import NORMS, Geometry, Layout, Norm, get_norm
-from eostheory.optimizers._defs import Optimizer
+from eostheory.geometry._sharpness import exact_sharpness, frank_wolfe
+from eostheory.symbolic import Optimizer
+from eostheory.symbolic.potential import as_potential
 from eostheory.symbolic.rules import UpdateRule
 
 __all__ = [
@@ -315,11 +319,6 @@ def run_steepest(
         >>> r.status, round(float(r.generalized_sharpness[0]), 12)  # S_inf = max over (+-1, +-1) of d^T H d = 4
         ('converged', 4.0)
     """
-    from eostheory.compile._kernels import compile_potential
-    from eostheory.geometry._sharpness import exact_sharpness, frank_wolfe
-    from eostheory.optimizers._run import detect_period
-    from eostheory.symbolic.potential import as_potential
-
     pot = as_potential(potential, params=params, constants=None)
     opt = steepest_optimizer(optimizer)
     eta = positive_float("eta", eta)

@@ -13,15 +13,30 @@ from typing import Any
 import numpy as np
 
 from eostheory._errors import EosInputError
+from eostheory._period import detect_period
 from eostheory._validate import finite_float, finite_vector, positive_int
-from eostheory.compile._cache import load_source_module
-from eostheory.compile._kernels import CompiledPotential, compile_potential
-from eostheory.compile._step import run_module_source
-from eostheory.optimizers._defs import Optimizer, get_optimizer
+from eostheory.compile import CompiledPotential, compile_potential, load_source_module, run_module_source
+from eostheory.geometry import (
+    SteepestOptimizer,
+    generalized_threshold,
+    is_steepest_name,
+    run_steepest,
+    steepest_optimizer,
+)
 from eostheory.optimizers._measures import TOY_MEASURES, ToyMeasure, ToyState, evaluate_measures, resolve_toy_measures
+from eostheory.symbolic import Optimizer, get_optimizer
 from eostheory.symbolic.potential import Potential, as_potential
 
-__all__ = ["STATUSES", "RunConfig", "RunResult", "as_optimizer", "detect_period", "run", "stability_threshold"]
+__all__ = [
+    "DIVERGENCE_BOUND",
+    "STATUSES",
+    "RunConfig",
+    "RunResult",
+    "as_optimizer",
+    "run",
+    "run_module",
+    "stability_threshold",
+]
 
 #: Run statuses: ``converged`` (gradient below ``gtol`` or a fixed point reached),
 #: ``oscillating`` (a cycle of period >= 2 detected), ``diverged`` (overflow: stopped at the
@@ -70,8 +85,6 @@ def as_optimizer(optimizer: Optimizer | str = "gd", update: str | Sequence[str] 
         (beta, eta)
     """
     if update is None:
-        from eostheory.geometry._steepest import is_steepest_name, steepest_optimizer
-
         if is_steepest_name(optimizer):  # steepest descent under a norm: not an update rule
             return steepest_optimizer(optimizer)
         return get_optimizer(optimizer)
@@ -156,8 +169,6 @@ class RunResult:
         ``normalized-gd``): the generalized-sharpness threshold, ``{"norm", "normalized",
         "quantity", "statement", "threshold", "value"}`` with ``value`` :math:`2/\eta`
         (see :func:`eostheory.geometry.generalized_threshold`); else ``None``."""
-        from eostheory.geometry._steepest import generalized_threshold
-
         gen = generalized_threshold(self.config.optimizer)
         return None if gen is None else {**gen, "value": 2.0 / self.eta}
 
@@ -167,8 +178,6 @@ class RunResult:
 
         For steepest descent under a norm (``steepest:NORM``, ``normalized:NORM``, …), which is
         no update rule, it is :math:`2/\eta` on the generalized sharpness (see :attr:`generalized`)."""
-        from eostheory.geometry._steepest import is_steepest_name
-
         if "threshold" not in self.extra and is_steepest_name(self.config.optimizer):
             self.extra["threshold"], self.extra["threshold_note"] = 2.0 / self.eta, ""
         if "threshold" not in self.extra:
@@ -277,47 +286,8 @@ def _series_list(a: np.ndarray) -> list[Any]:
     return [f(x) for x in a]
 
 
-def detect_period(tail: np.ndarray, *, max_period: int = 32, rtol: float = 1e-9) -> int:
-    r"""Smallest period ``p`` with :math:`w_t = w_{t-p}` (to ``rtol``) over the tail, or 0.
-
-    ``tail`` holds the last iterates in time order (shape ``(m, n)``); at least two full
-    periods and one step must fit in it.  Period 1 means a fixed point.
-
-    The test is step-size aware: a small difference :math:`D_t = \|w_t - w_{t-p}\|_\infty`
-    is not enough, since a run with a tiny step size moves by tiny amounts without being
-    anywhere near a fixed point.  The differences must also shrink: with the contraction
-    :math:`\rho = D_t / D_{t-p}` over one period, the distance still to travel is about
-    :math:`D_t\,\rho/(1-\rho)` (a geometric series), and that must be below
-    ``rtol`` times the scale.  Differences at rounding level (:math:`64\,\epsilon` of the
-    scale) are an exact cycle.
-
-    Examples:
-        >>> t = np.arange(64.0)[:, None]
-        >>> detect_period(np.cos(np.pi * t)), detect_period(1 - 1e-12 * t)
-        (2, 0)
-    """
-    tail = np.asarray(tail, dtype=float)
-    m = tail.shape[0]
-    if m == 0:
-        return 0
-    scale = 1.0 + float(np.max(np.abs(tail)))
-    exact = 64 * np.finfo(float).eps * scale
-    for p in range(1, max_period + 1):
-        if m < 2 * p + 1:
-            break
-        d = np.max(np.abs(tail[p:] - tail[:-p]), axis=1)  # D_t for t = p .. m-1
-        last, before = float(d[-1]), float(d[-1 - p])
-        if float(np.max(d)) <= exact:
-            return p
-        if float(np.max(d[-p - 1 :])) > rtol * scale:
-            continue
-        rho = last / before if before > 0 else 0.0
-        if rho < 1.0 and last * rho / (1.0 - rho) <= rtol * scale:
-            return p
-        if last <= exact:  # reached rounding level at the end
-            return p
-    return 0
-
+#: An iterate beyond this bound ends a run as diverged (public name of the loop's bound).
+DIVERGENCE_BOUND = _MAXABS
 
 _RUN_MEMO: dict[tuple[str, str, str], Any] = {}
 
@@ -329,6 +299,11 @@ def _run_module(cp: CompiledPotential, opt: Optimizer) -> Any:
         mod = load_source_module("eos_run", run_module_source(cp.module.__name__, opt.rule, cp.backend))
         _RUN_MEMO[key] = mod
     return mod
+
+
+def run_module(cp: CompiledPotential, opt: Optimizer) -> Any:
+    """The compiled run-loop module of ``(potential, optimizer)`` (memoized; its ``run_loop`` is the numba loop)."""
+    return _run_module(cp, opt)
 
 
 def _point(cp: CompiledPotential, w: np.ndarray, c: np.ndarray) -> dict[str, Any]:
@@ -496,8 +471,6 @@ def run(
         raise EosInputError(
             f"the loss is not finite at x0 = {[float(x) for x in w]} (L = {pot.expr}): start inside the domain of L"
         )
-    from eostheory.geometry._steepest import SteepestOptimizer
-
     if isinstance(opt, SteepestOptimizer):
         hyper_named = {hs.name: v for hs, v in zip(opt.hyperparameters, hvals, strict=True)}
         return _run_steepest(pot, opt, cp, c, w, steps, stride, gtol, hyper_named, measures, top_k, groups, x0)
@@ -641,8 +614,6 @@ def _run_steepest(
     x0: Any,
 ) -> RunResult:
     """:func:`run` for steepest descent under a norm (:func:`~eostheory.geometry.run_steepest`, as a RunResult)."""
-    from eostheory.geometry._steepest import run_steepest
-
     window = max(2, (steps // 10) // 2 * 2)
     r = run_steepest(
         pot,

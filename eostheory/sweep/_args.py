@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eostheory._errors import EosInputError
+from eostheory._names import check_name, suggest
 
 __all__ = [
     "ASSIGNMENT_OPTIONS",
@@ -145,8 +146,6 @@ class CommandSpec:
     """
 
     def __init__(self, name: str) -> None:
-        from eostheory.cli._common import check_name
-
         self.name = check_name("command to sweep", name, COMMANDS)
         self.module = importlib.import_module(f"eostheory.cli._cmd_{self.name}")
         self.parser = self._build()
@@ -200,8 +199,6 @@ class CommandSpec:
                 suggested), one the sweep sets itself, or ``OPTION.KEY`` on an option
                 that is not a list of assignments.
         """
-        from eostheory.cli._common import suggest
-
         text = str(name).strip()
         if not text:
             raise EosInputError("an axis has no name: write NAME=VALUES, e.g. --grid eta=0.1:0.5:9")
@@ -306,8 +303,6 @@ class CommandSpec:
                 setattr(ns, action.dest, [text])
             else:
                 if action.choices is not None and text not in action.choices:
-                    from eostheory.cli._common import suggest
-
                     hint = suggest(text, [str(c) for c in action.choices])
                     raise EosInputError(
                         f"{canon}={text!r} is not a choice of eostheory {self.name}; {hint + ' ' if hint else ''}"

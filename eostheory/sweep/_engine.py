@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from eostheory._errors import EosInputError
+from eostheory._io import validate_out_dir
 from eostheory.sweep._args import CommandSpec, Point, command_spec, value_text
 from eostheory.sweep._grid import (
     MAX_POINTS,
@@ -452,8 +453,6 @@ def sweep(
             holding a sweep of another command, or a scheduler that cannot be reached;
             nothing is written in those cases.
     """
-    from eostheory.cli._common import validate_out_dir
-
     t0 = time.perf_counter()
     p = plan(command, base, grid=grid, sample=sample, samples=samples, sample_seed=sample_seed, points=points)
     if plot and len(p.axes) not in (1, 2):

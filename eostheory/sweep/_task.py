@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+from eostheory._version import __version__
+
 __all__ = ["failed_row", "flatten", "limit_threads", "preload", "preload_async", "run_point", "typed_value"]
 
 #: numeric lists up to this length are stored one column per element (``average.params.1``)
@@ -217,8 +219,6 @@ def _ratio(command: str, flat: Mapping[str, Any]) -> float | None:
 
 def _base_row(task: Mapping[str, Any]) -> dict[str, Any]:
     import shlex
-
-    from eostheory import __version__
 
     row: dict[str, Any] = {
         "point_key": task["key"],

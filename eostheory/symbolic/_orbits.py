@@ -43,6 +43,7 @@ from eostheory.symbolic._algebra import Budget, Intractable, limited, poly_numer
 from eostheory.symbolic._family import FamilyRanges, Point, analyse
 from eostheory.symbolic._setup import ETA, Setup, canonical, exact
 from eostheory.symbolic.rules import REDUCTIONS, G, UpdateRule, W
+from eostheory.symbolic.stability import _schur_cohn
 
 __all__ = ["OrbitFamily", "OrbitSystem", "build_orbit_system", "orbit_families"]
 
@@ -276,7 +277,6 @@ def _boundaries_impl(cp: list[sp.Expr]) -> list[sp.Expr]:
     """Polynomials whose zeros can change the stability of the orbit: the characteristic
     polynomial at +1 and -1 and, for two or more eigenvalues, the Schur-Cohn chain (whose
     terms vanish where a pair of eigenvalues meets the unit circle)."""
-    from eostheory.symbolic.stability import _schur_cohn
 
     deg = len(cp) - 1
     plus = sum(cp)

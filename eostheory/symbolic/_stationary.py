@@ -395,12 +395,13 @@ def _plain(setup: Setup, fld: FlowField) -> FlowSystem:
 def flow_systems(setup: Setup, flow: Any, settings: Mapping[str, str]) -> list[FlowSystem]:
     """The charted stationarity systems of ``flow`` (one per chart of the direction).
 
+    ``flow`` is a flow definition (its ``name`` and sympy ``field(potential, **settings)``,
+    e.g. :func:`eostheory.flows.get_flow`), resolved by the caller.
+
     Raises:
         EosInputError: a flow that is not supported, or not defined on this potential.
     """
-    from eostheory.flows import get_flow
-
-    fl = get_flow(flow)
+    fl = flow
     if fl.name not in SUPPORTED_FLOWS:
         raise EosInputError(
             f"stationary points are derived for the flows {', '.join(SUPPORTED_FLOWS)}; not for {fl.name!r}"

@@ -1,6 +1,8 @@
 r"""Equilibria derived exactly: an optimizer's periodic orbits and every flow's stationary points.
 
-:func:`equilibria` derives, with sympy, on a polynomial or rational potential:
+:func:`derive_equilibria` derives, with sympy, on a polynomial or rational potential (the
+flows' definitions and the numerical checks are handed in by
+:func:`eostheory.experiments.equilibria`, ``eos.equilibria``, which sits above the flows):
 
 1. the **period-2 (and period-4) orbits** of an optimizer's step (a built-in optimizer or
    any update rule): their relations, the range of :math:`\eta` where a real orbit exists
@@ -17,13 +19,14 @@ r"""Equilibria derived exactly: an optimizer's periodic orbits and every flow's 
    each basis reduces the other to zero.  Otherwise the differences are returned in closed
    form, with the values of :math:`\eta` where they vanish;
 4. a **numerical check** of every result against the compiled runs at a sample
-   :math:`\eta` inside its range (:mod:`eostheory.symbolic._eqverify`).
+   :math:`\eta` inside its range (by the checks handed in: see
+   :mod:`eostheory.experiments`).
 
 Each symbolic step has a time limit; a step that does not finish leaves a one-line note
 (and the families found so far) instead of hanging.
 
 Examples:
-    >>> r = equilibria("quartic", flows=[], verify=False)
+    >>> r = derive_equilibria("quartic", flows=[], flow_names=[], resolve=None)
     >>> [c.stability_text() for c in r.cycles if c.contains("d2 - (S - 2/eta)/Q")]
     ['2/S < eta < 3/S']
 """
@@ -33,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -47,7 +50,7 @@ from eostheory.symbolic._setup import BETA, ETA, Setup, exact, make_setup
 from eostheory.symbolic.potential import Potential, as_potential
 from eostheory.symbolic.stability import _show, as_rule
 
-__all__ = ["Agreement", "EquilibriaResult", "Equilibrium", "equilibria"]
+__all__ = ["Agreement", "Checks", "EquilibriaResult", "Equilibrium", "derive_equilibria"]
 
 #: The squared-amplitude coordinate shared by orbits and flows, and its name per model.
 AMP = sp.Symbol("A_")
@@ -238,7 +241,7 @@ class Equilibrium:
         spectrum: the linearization: the characteristic polynomial's coefficients and, for
             an orbit in two dimensions, the product of the multipliers (``det``) and their
             modulus when they are complex.
-        check: the numerical comparison with the compiled run (see ``_eqverify``).
+        check: the numerical comparison with the compiled run (see :mod:`eostheory.experiments`).
     """
 
     kind: str
@@ -664,7 +667,7 @@ def _orbit_equilibria(
     period: int,
     fixed: Mapping[str, Any],
     sample_hyper: Mapping[str, Any],
-    verify: bool,
+    checks: Checks | None,
     notes: list[str],
     start: int,
 ) -> list[Equilibrium]:
@@ -696,8 +699,8 @@ def _orbit_equilibria(
             eq.spectrum = limited(_spectrum_impl, fam, setup, seconds=_floor(budget, 5.0, 1.0), what="spectrum")
         except (Intractable, RuntimeError):
             eq.notes.append("the multipliers were not simplified in time")
-        if verify:
-            eq.check = _verify_orbit(setup, rule, name, fam, sample_hyper)
+        if checks is not None:
+            eq.check = _verify_orbit(setup, rule, name, fam, sample_hyper, checks.orbit)
         out.append(eq)
     return out
 
@@ -760,9 +763,10 @@ def _reduce_on(expr: sp.Expr, fam: Any) -> sp.Expr:
         return expr
 
 
-def _verify_orbit(setup: Setup, rule: Any, name: str, fam: Any, sample_hyper: Mapping[str, Any]) -> dict[str, Any]:
+def _verify_orbit(
+    setup: Setup, rule: Any, name: str, fam: Any, sample_hyper: Mapping[str, Any], verify_orbit: Callable[..., Any]
+) -> dict[str, Any]:
     from eostheory.symbolic import _orbits
-    from eostheory.symbolic._eqverify import verify_orbit
 
     eta = _pick_eta(fam.ranges)
     if eta is None:
@@ -789,14 +793,18 @@ def _verify_orbit(setup: Setup, rule: Any, name: str, fam: Any, sample_hyper: Ma
 
 
 def _flow_equilibria(
-    setup: Setup, spec: str, sample_hyper: Mapping[str, Any], verify: bool, notes: list[str]
+    setup: Setup,
+    spec: str,
+    resolve: Callable[[str], tuple[Any, dict[str, str]]],
+    sample_hyper: Mapping[str, Any],
+    checks: Checks | None,
+    notes: list[str],
 ) -> tuple[str, list[Equilibrium]]:
-    from eostheory.flows import resolve_flow
     from eostheory.symbolic import _stationary as st
 
-    fl, kw = resolve_flow(spec)
+    fl, kw = resolve(spec)
     budget = Budget(setup.time_limit)
-    fams, more = st.flow_families(setup, fl.name, kw, sample_hyper=sample_hyper, budget=budget)
+    fams, more = st.flow_families(setup, fl, kw, sample_hyper=sample_hyper, budget=budget)
     notes += [f"{fl.name}: {m}" for m in more]
     C = _center_symbols(setup)
     out: list[Equilibrium] = []
@@ -828,15 +836,16 @@ def _flow_equilibria(
             eq.spectrum["characteristic polynomial"] = sp.factor(
                 sum(c * sp.Symbol("z") ** (len(fam.charpoly) - 1 - k) for k, c in enumerate(fam.charpoly))
             )
-        if verify:
-            eq.check = _verify_flow(setup, fl.name, fam, sample_hyper)
+        if checks is not None:
+            eq.check = _verify_flow(setup, fl.name, fam, sample_hyper, checks.flow)
         out.append(eq)
     return fl.name, out
 
 
-def _verify_flow(setup: Setup, flow: str, fam: Any, sample_hyper: Mapping[str, Any]) -> dict[str, Any]:
+def _verify_flow(
+    setup: Setup, flow: str, fam: Any, sample_hyper: Mapping[str, Any], verify_flow_point: Callable[..., Any]
+) -> dict[str, Any]:
     from eostheory.symbolic import _stationary as st
-    from eostheory.symbolic._eqverify import verify_flow_point
 
     eta = _pick_eta(fam.ranges)
     if eta is None:
@@ -982,11 +991,27 @@ def _potential(
     return as_potential(potential, params=params)
 
 
-def equilibria(
+@dataclass(frozen=True)
+class Checks:
+    """The numerical checks of derived equilibria (see :mod:`eostheory.experiments`).
+
+    Attributes:
+        orbit: ``(potential, rule, name, points, hyper, constants, radius=)`` -> report dict.
+        flow: ``(potential, flow, settings, state, jacobian, eta, beta, constants)`` -> report dict.
+    """
+
+    orbit: Callable[..., dict[str, Any]]
+    flow: Callable[..., dict[str, Any]]
+
+
+def derive_equilibria(
     potential: Potential | str | sp.Expr,
     optimizer: Any = None,
     flows: str | Sequence[str] | None = None,
     *,
+    flow_names: Sequence[str],
+    resolve: Callable[[str], tuple[Any, dict[str, str]]] | None,
+    checks: Checks | None = None,
     params: Sequence[str] | None = None,
     constants: Mapping[str, Any] | None = None,
     values: Mapping[str, Any] | None = None,
@@ -994,9 +1019,11 @@ def equilibria(
     period: int | Sequence[int] = 2,
     symbolic_constants: bool = True,
     time_limit: float | None = 12.0,
-    verify: bool = True,
 ) -> EquilibriaResult:
     r"""Derive an optimizer's periodic orbits and the flows' stationary points, exactly.
+
+    The sympy core of :func:`eostheory.experiments.equilibria` (``eos.equilibria``), which
+    hands in the flow registry and the numerical checks; the other arguments are its own.
 
     Args:
         potential: a :class:`~eostheory.symbolic.Potential`, a toy name or a formula
@@ -1019,7 +1046,10 @@ def equilibria(
         symbolic_constants: keep the unset constants symbolic (else fix them at their values).
         time_limit: seconds per derivation (orbits of one period, or one flow; 12 by default); steps that
             do not finish are reported in ``notes``.  ``None``: no limit.
-        verify: check each family numerically against the compiled run.
+        flow_names: every flow's name, in registry order (``flows="all"``).
+        resolve: ``spec -> (flow, settings)`` for a flow spec (the flow has ``name``,
+            ``optimizer`` and ``field(potential, **settings)``); ``None`` when no flows are asked.
+        checks: the numerical checks of each family against the compiled runs (``None``: none).
 
     Returns:
         An :class:`EquilibriaResult`.
@@ -1036,7 +1066,12 @@ def equilibria(
     periods = [period] if isinstance(period, int) else list(period)
     if not periods or any(p not in (2, 4) for p in periods):
         raise EosInputError(f"period must be 2, 4 or both, got {period!r}")
-    from eostheory.flows import FLOWS, resolve_flow
+    FLOWS = list(flow_names)
+
+    def resolve_flow(spec: str) -> tuple[Any, dict[str, str]]:
+        if resolve is None:
+            raise EosInputError(f"no flow registry was given to resolve {spec!r}")
+        return resolve(spec)
 
     if isinstance(flows, str):
         flow_specs = list(FLOWS) if flows.strip() == "all" else [f for f in flows.split(",") if f.strip()]
@@ -1066,7 +1101,7 @@ def equilibria(
     cycles: list[Equilibrium] = []
     for p in periods:
         t1 = time.perf_counter()
-        cycles += _orbit_equilibria(setup, rule, oname, p, fixed, sample_hyper, verify, notes, len(cycles))
+        cycles += _orbit_equilibria(setup, rule, oname, p, fixed, sample_hyper, checks, notes, len(cycles))
         timings[f"{oname} period {p}"] = time.perf_counter() - t1
     flow_out: dict[str, list[Equilibrium]] = {}
     for spec in flow_specs:
@@ -1075,7 +1110,7 @@ def equilibria(
             notes.append(f"{fl.name} models {fl.optimizer}, not {oname}: compared with {oname}'s orbits anyway")
         t1 = time.perf_counter()
         try:
-            key, fams = _flow_equilibria(setup, spec, {**sample_hyper, **fixed}, verify, notes)
+            key, fams = _flow_equilibria(setup, spec, resolve_flow, {**sample_hyper, **fixed}, checks, notes)
         except EosInputError as exc:
             if asked:
                 raise

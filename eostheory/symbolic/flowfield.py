@@ -2,7 +2,7 @@
 
 Each flow of :mod:`eostheory.flows` builds its :class:`FlowField` from the potential's
 derivatives (``Flow.field(pot)``); the same expressions are printed by
-``Flow.equations(pot)`` and solved by :func:`eostheory.symbolic.equilibria.equilibria`
+``Flow.equations(pot)`` and solved by :func:`eostheory.symbolic.equilibria.derive_equilibria`
 for the flow's stationary points.
 """
 

@@ -286,7 +286,7 @@ def as_potential(
     """
     from eostheory.symbolic.library import TOYS, toy
 
-    if isinstance(spec, Potential) or hasattr(spec, "kernel_source"):
+    if isinstance(spec, Potential) or hasattr(spec, "kernel_source") or hasattr(spec, "kernel_family"):
         pot = spec
         if constants:
             pot = pot.with_constants(**constants)

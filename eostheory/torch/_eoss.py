@@ -34,8 +34,13 @@ import numpy as np
 
 from eostheory._errors import EosInputError
 from eostheory.analysis.plateau import plateau, regime
+from eostheory.sweep import map_tasks
 from eostheory.symbolic.eoss import binding_direction, crossover_batch_size, predicted_plateau
 from eostheory.torch._backend import require_torch
+from eostheory.torch._curvature import batch_sharpness, gni, sharpness, top_eigenpairs
+from eostheory.torch._models import build_model
+from eostheory.torch._objective import NetworkObjective
+from eostheory.torch._train import train
 
 torch = require_torch()
 
@@ -58,8 +63,6 @@ def curvature_statistics(objective: Any, theta: Any, *, tol: float = 1e-3) -> di
     :math:`v_{j+1} = g_j/\|g_j\|` (one graph per example, :math:`n+1` products each), and
     ``kappa1_top`` the relative variance of the curvatures along :math:`u_1`.
     """
-    from eostheory.torch._curvature import top_eigenpairs
-
     th = objective.as_theta(theta)
     pairs = top_eigenpairs(objective.hessian(th), 1, tol=tol)
     u = pairs.vectors[:, 0] if pairs.vectors.ndim == 2 else pairs.vectors
@@ -117,11 +120,6 @@ def eoss_run(
     run directory with snapshots (for :func:`eoss_edge_test`); ``predict=False`` skips the
     final per-example curvature statistics and the prediction (:math:`n^2` products).
     """
-    from eostheory.torch._curvature import batch_sharpness, sharpness
-    from eostheory.torch._models import build_model
-    from eostheory.torch._objective import NetworkObjective
-    from eostheory.torch._train import train
-
     t0 = time.perf_counter()
     n = int(data.n)
     b = int(batch_size)
@@ -175,8 +173,6 @@ def eoss_run(
             "regime": regime(val, eta, beta)["regime"] if p.plateaued else None,
         }
     if r.status == "completed" and out is not None:  # the state a restart forks from (eoss_edge_test)
-        from eostheory.torch._curvature import gni
-
         full = "all" if b == n else None
         rec["final_curvature"] = {
             "step": int(r.steps_done),
@@ -267,8 +263,6 @@ def eoss_experiment(
             if progress is not None:
                 progress(rec)
     else:
-        from eostheory.sweep import map_tasks
-
         tasks = [{"data": data, "batch_size": b, "beta": beta, "seed": s, **kw} for beta, b, s in grid]
 
         def cb(outcome: Any) -> None:
@@ -401,8 +395,6 @@ def eoss_edge_test(
     """
     import tempfile
     from pathlib import Path
-
-    from eostheory.torch._train import train
 
     t0 = time.perf_counter()
     if not factors or any(not (math.isfinite(f) and f > 0) for f in factors):

@@ -26,6 +26,7 @@ import sympy as sp
 
 from eostheory._errors import EosInputError
 from eostheory._validate import positive_float, positive_int, unit_interval
+from eostheory.optimizers import OPTIMIZERS, Optimizer, run
 from eostheory.symbolic.stability import LAMBDA, StabilityResult, thresholds
 
 __all__ = [
@@ -79,8 +80,6 @@ class ThresholdRun:
 
 
 def _optimizer_for(res: StabilityResult) -> Any:
-    from eostheory.optimizers._defs import OPTIMIZERS, Optimizer
-
     if res.name in OPTIMIZERS and OPTIMIZERS[res.name].rule is res.rule:
         return OPTIMIZERS[res.name]
     return Optimizer(res.name or "user-rule", tuple(a.text for a in res.rule.assignments))
@@ -114,8 +113,6 @@ def verify_threshold(
         EosInputError: missing hyperparameters, an infinite threshold, or a budget above
             ``max_steps`` (margin too small for this optimizer).
     """
-    from eostheory.optimizers._run import run
-
     res = _result(optimizer_or_rule)
     vals = _hyper(res, values)
     margin = positive_float("margin", margin)

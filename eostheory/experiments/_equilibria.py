@@ -7,7 +7,8 @@
   of its finite-difference Jacobian against the derived ones, and — when stable — an
   integration from a perturbed state.
 
-This module imports the compiled layers lazily: the symbolic derivations do not need them.
+The derivations themselves (:mod:`eostheory.symbolic.equilibria`) are sympy only; these
+checks sit above the compiled layers and are handed to them by :func:`equilibria`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from eostheory.compile import compile_potential
+from eostheory.flows import flow_system
+from eostheory.integrate import solve
+from eostheory.optimizers import DIVERGENCE_BOUND, OPTIMIZERS, Optimizer, run_module
+
 __all__ = ["verify_flow_point", "verify_orbit"]
 
 
 def _optimizer(rule: Any, name: str | None) -> Any:
-    from eostheory.optimizers._defs import OPTIMIZERS, Optimizer
-
     if name and name in OPTIMIZERS and OPTIMIZERS[name].rule is rule:
         return OPTIMIZERS[name]
     return Optimizer(name or "rule", tuple(a.text for a in rule.assignments))
@@ -33,14 +37,11 @@ def _loop(
     pot: Any, opt: Any, z0: Sequence[float], hyper: Mapping[str, float], consts: Mapping[str, float], steps: int
 ) -> np.ndarray:
     """The compiled run loop from the full state ``z0``; returns every iterate's parameters."""
-    from eostheory.compile._kernels import compile_potential
-    from eostheory.optimizers._run import _MAXABS, _run_module
-
     n = pot.dim
     k = len(opt.state)
     cp = compile_potential(pot)
     cp.warm()
-    mod = _run_module(cp, opt)
+    mod = run_module(cp, opt)
     w = np.array(z0[:n], dtype=np.float64)
     state = np.array(z0[n:], dtype=np.float64).reshape((k, n)) if k else np.zeros((0, n))
     c = np.array(pot.constant_values(dict(consts)), dtype=np.float64)
@@ -53,7 +54,7 @@ def _loop(
     tail = np.zeros((min(8, steps), n))
     sums = np.zeros(n + 2)
     _taken, code, nr, _ = mod.run_loop(
-        w, state, c, h, steps, 1, steps, 0.0, _MAXABS, rec_t, rec_w, rec_l, rec_s, tail, sums
+        w, state, c, h, steps, 1, steps, 0.0, DIVERGENCE_BOUND, rec_t, rec_w, rec_l, rec_s, tail, sums
     )
     out = np.vstack([rec_w[:nr], w[None, :]])
     if code == 2:
@@ -127,9 +128,6 @@ def verify_flow_point(
         of the compiled field's central-difference Jacobian, and for a stable point the
         distance from it after an integration from a 1e-6 perturbation.
     """
-    from eostheory.flows._run import flow_system
-    from eostheory.integrate._solve import solve
-
     params = {k: v for k, v in settings.items() if k in ("extent", "curvature", "growth", "tau", "k")}
     fl, system, _ = flow_system(pot, flow, eta=eta, beta=beta, constants=dict(consts), params=params)
     y = np.array(state, dtype=np.float64)
