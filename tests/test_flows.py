@@ -258,3 +258,29 @@ def test_rod_extent_must_be_a_known_choice() -> None:
     with pytest.raises(EosInputError, match="extent must be one of full, oscillation"):
         solve_flow("quartic", "rod:extent=half", x0=[0.05], eta=2.5, steps=5)
     assert get_flow("rod").params[0].default == "oscillation"
+
+
+@pytest.mark.parametrize("name", list(FLOWS))
+def test_every_flow_declares_its_layout_once(name: str) -> None:
+    """Parameters by name and generated positions; state blocks, extras and flags on the field."""
+    from eostheory.flows._layout import layout_constants
+
+    fl = FLOWS[name]
+    vf = fl.vector_field
+    assert vf is not None and tuple(fl.extras) == tuple(vf.extras) and fl.discrete == vf.discrete
+    beta = 0.5 if fl.optimizer == "heavy-ball" else None
+    p = fl.param_array(0.4, beta)
+    P = fl.named(p)
+    assert list(P) == list(fl.param_names()) and P.eta == 0.4
+    consts = layout_constants(fl)
+    for i, pname in enumerate(fl.param_names()):
+        assert consts[f"P_{pname.upper()}"] == str(i) and fl.param_index(pname) == i
+    for fp in fl.params:
+        assert P[fp.name] == (fp.choices[int(p[fl.param_index(fp.name)])] if fp.choices else P[fp.name])
+        for j, choice in enumerate(fp.choices):
+            key = "".join(ch if ch.isalnum() else "_" for ch in f"{fp.name}_{choice}").upper()  # KIND_HEAVY_BALL
+            assert float(consts[key]) == j
+    assert fl.threshold(p) == pytest.approx(vf.threshold(P))
+    assert fl.threshold(p) == pytest.approx(2 * (1 + (beta or 0)) / 0.4)
+    sizes = {b.name: b.length(3) for b in vf.blocks}
+    assert sum(sizes.values()) == vf.size(3) and vf.layout(3)[vf.blocks[-1].name].stop == vf.size(3)

@@ -1,9 +1,10 @@
 """Continuous-time (and discrete) models of GD at the edge of stability, defined once each.
 
 Flows (``FLOWS``): ``gradient``, ``stable``, ``modified``, ``central`` (``k`` = 1 to 3
-eigenvalues), ``central-hb`` (heavy ball), ``rod``, ``edge`` / ``edge-rayleigh`` and
-``selfstab`` (the projected-GD constrained trajectory), plus Damian's reduced map
-(:func:`reduced_map`, :class:`ReducedMap`).  Time is counted in GD steps.
+eigenvalues), ``central-hb`` (heavy ball), ``hb-modified`` (heavy ball's modified
+equation), ``rod``, ``edge`` / ``edge-rayleigh`` and ``selfstab`` (the projected-GD
+constrained trajectory), plus Damian's reduced map (:func:`reduced_map`,
+:class:`ReducedMap`).  Time is counted in GD steps.
 
 >>> from eostheory.flows import solve_flow
 >>> r = solve_flow("quartic", "rod", x0=[0.05], eta=2.5, steps=300, constants={"S": 1, "Q": 1})
@@ -11,7 +12,10 @@ eigenvalues), ``central-hb`` (heavy ball), ``rod``, ``edge`` / ``edge-rayleigh``
 True
 """
 
-from eostheory.flows import _defs  # noqa: F401  (registers the flows)
+from eostheory.flows import (
+    _defs,  # noqa: F401  (registers the flows)
+    _hb_modified,  # noqa: F401  (registers hb-modified)
+)
 from eostheory.flows._base import (
     FLAG_MESSAGES,
     FLOWS,

@@ -17,6 +17,7 @@ import sympy as sp
 from eostheory._errors import EosInputError
 from eostheory._validate import finite_float, positive_float
 from eostheory.compile._kernels import CompiledPotential, compile_potential
+from eostheory.flows._fields import Block
 from eostheory.integrate._solve import function_source, load_system, system_source
 from eostheory.symbolic.potential import Potential
 
@@ -96,6 +97,14 @@ class Flow:
         cost: work per vector-field evaluation (gradients, Hessian-vector products,
             third-derivative contractions, eigen-decompositions).
         inline: functions (by their source name) compiled inline into their callers.
+        workspace: the fast path's scratch blocks after ``ws[0:WS0]`` (sizes in ``n``), from
+            which the generated module's ``WS_<NAME>`` and ``NWS`` constants are made
+            (:func:`eostheory.flows._layout.layout_constants`, with the ``P_<NAME>`` indices
+            of the parameters and the values of their choices).
+        vector_field: the reference definition (:class:`eostheory.flows._fields.VectorField`):
+            state blocks, initial state, vector field and observables written once against
+            an oracle, run by the toy reference and by the torch path; the numba source is
+            its fast path on toys.
     """
 
     name: str
@@ -114,6 +123,8 @@ class Flow:
     extras: tuple[str, ...] = ()
     cost: Mapping[str, str] = field(default_factory=dict)
     inline: tuple[str, ...] = ()
+    vector_field: Any = field(repr=False, default=None)
+    workspace: tuple[Block, ...] = ()
 
     # --- source ---------------------------------------------------------------------------
     def parts(self, dim: int = 1, p: np.ndarray | None = None) -> list[str]:
@@ -155,11 +166,15 @@ class Flow:
         """The whole generated module for the compiled potential ``cp`` (and parameters ``p``)."""
         # the text depends on the vector field only (not on the flow's name), so flows that
         # share a field and differ in parameters (edge / edge-rayleigh) share one module
+        from eostheory.flows._layout import layout_constants
+
         kind = self.source_module.__name__.rsplit(".", 1)[-1].removeprefix("_src_")
+        constants = {k: v for k, v in self.constants.items() if not (k == "NWS" and self.workspace)}
+        constants.update(layout_constants(self))
         return system_source(
             cp.module.__name__,
             f"{kind} flow functions {', '.join(self.variant(p)[0])}",
-            self.constants,
+            constants,
             self.parts(cp.potential.dim, p),
             cp.backend,
             [f"kernels: {cp.module.__name__} (the model is identified by their hash)"],
@@ -187,17 +202,51 @@ class Flow:
             vals.append(fp.value(values.get(fp.name, fp.default)))
         return np.array(vals, dtype=np.float64)
 
+    def param_names(self) -> tuple[str, ...]:
+        """The names of the runtime array's entries: ``eta``, ``beta`` (momentum flows), the parameters."""
+        return ("eta", *(("beta",) if self.optimizer == "heavy-ball" else ()), *(fp.name for fp in self.params))
+
+    def param_index(self, name: str) -> int:
+        """Where parameter ``name`` sits in the runtime array (the fast path's ``P_<NAME>`` constant)."""
+        return self.param_names().index(name)
+
+    def named(self, p: np.ndarray) -> Any:
+        """The runtime array ``p`` by name (:class:`eostheory.flows._fields.Params`; choices as strings)."""
+        from eostheory.flows._fields import Params
+
+        out: dict[str, Any] = {}
+        for name, v in zip(self.param_names(), np.asarray(p, dtype=np.float64).tolist(), strict=True):
+            fp = next((q for q in self.params if q.name == name), None)
+            if fp is not None and fp.choices:
+                out[name] = fp.choices[int(v)]
+            elif fp is not None and fp.integer_range is not None:
+                out[name] = int(v)
+            else:
+                out[name] = v
+        return Params(out)
+
     def threshold(self, p: np.ndarray) -> float:
         """The stability threshold the flow holds the sharpness at (2/η, or 2(1+β)/η)."""
+        if self.vector_field is not None:
+            return float(self.vector_field.threshold(self.named(p)))
         return 2.0 * (1.0 + (p[1] if self.optimizer == "heavy-ball" else 0.0)) / p[0]
 
     def check_applicable(self, pot: Potential, p: np.ndarray) -> None:
         """Raise :class:`EosInputError` when the flow cannot be defined on ``pot`` at all."""
+        if self.vector_field is not None:
+            why = self.vector_field.applicable(pot.dim, self.named(p))
+            if why is not None:
+                raise EosInputError(why.replace("it has", f"{pot} has"))
 
     # --- state ------------------------------------------------------------------------------
     def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """The flow's state at its time 0 for GD started at ``w0`` (default: ``w0`` itself)."""
-        return np.array(w0, dtype=np.float64)
+        """The flow's state at its time 0 for GD started at ``w0`` (its reference field's ``initial``)."""
+        if self.vector_field is None:
+            return np.array(w0, dtype=np.float64)
+        from eostheory.flows._oracle import ToyOracle
+
+        o = ToyOracle(cp, c)
+        return np.asarray(self.vector_field.initial(o, np.array(w0, dtype=np.float64), self.named(p)), dtype=np.float64)
 
     # --- printing ---------------------------------------------------------------------------
     def equations(self, pot: Potential) -> str:

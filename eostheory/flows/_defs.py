@@ -8,8 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import sympy as sp
 
-from eostheory._errors import EosInputError
-from eostheory.compile._kernels import CompiledPotential
+from eostheory.flows import _fields as vf
 from eostheory.flows import _src_basic, _src_central, _src_edge, _src_rod, _src_selfstab
 from eostheory.flows._base import BETA, ETA, FLOWS, Flow, FlowParam, register_flow, vector_str
 from eostheory.symbolic.flowfield import FlowField
@@ -88,13 +87,6 @@ class CentralFlow(Flow):
             return ("central1_core", *self.functions[1:]), {"central1_core": "central_core"}
         return self.functions, self.rename
 
-    def check_applicable(self, pot: Potential, p: np.ndarray) -> None:
-        k = int(p[1])
-        if k > pot.dim:
-            raise EosInputError(
-                f"central flow with k={k} eigenvalues needs at least {k} parameters; {pot} has {pot.dim}"
-            )
-
     def field(self, pot: Potential, **params: str) -> FlowField:
         """The one-eigenvalue vector field :math:`-\\eta[\\nabla L + \\tfrac12\\sigma^2\\nabla S]` in sympy."""
         g = _grad(pot)
@@ -135,12 +127,6 @@ class CentralFlow(Flow):
 class CentralHeavyBallFlow(Flow):
     """Heavy-ball central flow: buffer as state, sharpness held at :math:`2(1+\\beta)/\\eta`."""
 
-    def check_applicable(self, pot: Potential, p: np.ndarray) -> None:
-        pass
-
-    def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(w0, dtype=np.float64), np.zeros(cp.potential.dim)])
-
     def field(self, pot: Potential, **params: str) -> FlowField:
         """The vector field on :math:`(w, v)` in sympy, :math:`\\bar g = \\nabla L + \\tfrac12\\sigma^2\\nabla S`."""
         g = _grad(pot)
@@ -176,18 +162,6 @@ class CentralHeavyBallFlow(Flow):
 @dataclass(frozen=True)
 class RodFlow(Flow):
     """Rod flow (Regis & Chewi 2026, arXiv:2602.01480, reconstructed from the abstract): centre and extent."""
-
-    def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """GD time ½: ``w̄ = w₀ + δ₀``, ``Σ = δ₀δ₀ᵀ``, ``δ₀ = −(η/2)∇L(w₀)``, for both extents.
-
-        (A rank-``r`` extent on networks starts from δ₀'s projection onto the top ``r``
-        Hessian eigenvectors when ``extent=oscillation``; here ``r = n`` and that is δ₀.)
-        """
-        eta = p[0]
-        g = cp.grad(w0, c)
-        delta = -0.5 * eta * g
-        wbar = np.asarray(w0, dtype=np.float64) + delta
-        return np.concatenate([wbar, np.outer(delta, delta).reshape(-1)])
 
     def field(self, pot: Potential, **params: str) -> FlowField:
         r"""The vector field in sympy, with the extent written :math:`\Sigma = \delta\delta^\top`."""
@@ -244,19 +218,6 @@ class RodFlow(Flow):
 class EdgeFlow(Flow):
     """Edge flow (Marion 2026, arXiv:2606.18080, reconstructed from the abstract): centre, direction, magnitude."""
 
-    def initial_state(self, cp: CompiledPotential, w0: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
-        eta = p[0]
-        w0 = np.asarray(w0, dtype=np.float64)
-        g = cp.grad(w0, c)
-        _lam, V = np.linalg.eigh(cp.hess(w0, c))
-        u = V[:, -1].copy()
-        gu = float(g @ u)
-        if gu < 0:
-            u = -u
-            gu = -gu
-        r = 0.5 * eta * gu
-        return np.concatenate([w0 - r * u, u, [r]])
-
     def field(self, pot: Potential, **params: str) -> FlowField:
         """The vector field on :math:`(c, u, r)` in sympy (unit :math:`u`), both curvatures."""
         curvature = str(params.get("curvature", self.params[0].default))
@@ -312,13 +273,6 @@ class EdgeFlow(Flow):
 class SelfStabilization(Flow):
     """Damian–Nichani–Lee constrained trajectory: projected GD onto {S <= 2/eta, grad L . u = 0}."""
 
-    def check_applicable(self, pot: Potential, p: np.ndarray) -> None:
-        if pot.dim < 2:
-            raise EosInputError(
-                "the self-stabilization constrained trajectory needs at least 2 parameters: in one "
-                "dimension {S <= 2/eta, L'(w) = 0} is only the critical points"
-            )
-
     def field(self, pot: Potential, **params: str) -> FlowField:
         """The map's GD increment and the constraints of the projection, in sympy."""
         g = _grad(pot)
@@ -349,7 +303,19 @@ class SelfStabilization(Flow):
         return "\n".join(lines)
 
 
-_PLAIN = {"NY": "DIM", "WS0": "8", "NWS": "WS0 + DIM + DIM * DIM", "NAUX": _COMMON}
+_PLAIN = {"NY": "DIM", "WS0": "8", "NAUX": _COMMON}
+
+
+def _ws(*blocks: str) -> tuple[vf.Block, ...]:
+    """Workspace blocks written ``"NAME:size"`` (size in ``n``)."""
+    return tuple(vf.Block(*b.split(":")) for b in blocks)
+
+
+_WS_PLAIN = _ws("g:n", "h:n*n")
+_WS_CENTRAL = _ws("g:n", "lam:n", "d:6*n", "x:6", "h:n*n", "v:n*n", "ui:n", "uj:n", "tmp:n", "buf:n", "row:n")
+_WS_HB = _ws("g:n", "ds:n", "h:n*n", "v:n*n", "lam:n", "u:n")
+_WS_ROD = _ws("delta:n", "wp:n", "wm:n", "gp:n", "gm:n", "hp:n*n", "hm:n*n", "sig:n*n", "sv:n*n", "slam:n")
+_WS_EDGE = _ws("uh:n", "gp:n", "gm:n", "hu:n", "cp:n", "cm:n", "h:n*n")
 
 for _flow in [
     GradientFlow(
@@ -363,6 +329,8 @@ for _flow in [
         {"gradient_rhs": "flow_rhs", "plain_edge": "flow_edge", "plain_aux": "flow_aux"},
         _PLAIN,
         cost={"gradients": "1"},
+        vector_field=vf.GradientField(),
+        workspace=_WS_PLAIN,
     ),
     StableFlow(
         "stable",
@@ -376,6 +344,8 @@ for _flow in [
         _PLAIN,
         stop_on_enter=True,
         cost={"gradients": "1"},
+        vector_field=vf.GradientField(),
+        workspace=_WS_PLAIN,
     ),
     ModifiedFlow(
         "modified",
@@ -388,6 +358,8 @@ for _flow in [
         {"modified_rhs": "flow_rhs", "plain_edge": "flow_edge", "plain_aux": "flow_aux"},
         _PLAIN,
         cost={"gradients": "1", "hvps": "1"},
+        vector_field=vf.ModifiedField(),
+        workspace=_WS_PLAIN,
     ),
     CentralFlow(
         "central",
@@ -404,14 +376,15 @@ for _flow in [
             "NAUX": "DIM + 6",
             "GAP_TOL": "1e-8",
             "WS0": "8",
-            "NWS": "WS0 + 16 * DIM + 6 + 2 * DIM * DIM",
         },
         (
             FlowParam("k", 1, "number of tracked top eigenvalues (1 to 3)", integer_range=(1, 3)),
             FlowParam("tau", 1.0, "relaxation time of the stability constraint, in steps"),
         ),
-        extras=("sigma2", "margin"),
+        extras=vf.CentralField.extras,
         cost={"gradients": "1", "eigendecompositions": "1", "third-derivative contractions": "k(k+1)/2 (+1 per pair)"},
+        vector_field=vf.CentralField(),
+        workspace=_WS_CENTRAL,
         inline=("central1_core", "central_eval"),
     ),
     CentralHeavyBallFlow(
@@ -423,10 +396,12 @@ for _flow in [
         _src_central,
         _src_central.HB_FUNCTIONS,
         _src_central.HB_RENAME,
-        {"NY": "2 * DIM", "NAUX": "DIM + 6", "GAP_TOL": "1e-8", "WS0": "8", "NWS": "WS0 + 2 * DIM * DIM + 4 * DIM"},
+        {"NY": "2 * DIM", "NAUX": "DIM + 6", "GAP_TOL": "1e-8", "WS0": "8"},
         (FlowParam("tau", 1.0, "relaxation time of the stability constraint, in steps"),),
         optimizer="heavy-ball",
-        extras=("sigma2", "margin"),
+        extras=vf.CentralHeavyBallField.extras,
+        vector_field=vf.CentralHeavyBallField(),
+        workspace=_WS_HB,
         cost={"gradients": "1", "eigendecompositions": "1", "third-derivative contractions": "1"},
         inline=("hb_core",),
     ),
@@ -439,7 +414,7 @@ for _flow in [
         _src_rod,
         ("rod_delta", "rod_rhs", "rod_edge", "flow_post", "rod_aux"),
         {"rod_rhs": "flow_rhs", "rod_edge": "flow_edge", "rod_aux": "flow_aux"},
-        {"NY": "DIM + DIM * DIM", "NAUX": "DIM + 5", "WS0": "8", "NWS": "WS0 + 7 * DIM + 4 * DIM * DIM"},
+        {"NY": "DIM + DIM * DIM", "NAUX": "DIM + 5", "WS0": "8"},
         (
             FlowParam(
                 "extent",
@@ -450,7 +425,9 @@ for _flow in [
             ),
         ),
         time_offset=0.5,
-        extras=("trace_sigma",),
+        extras=vf.RodField.extras,
+        vector_field=vf.RodField(),
+        workspace=_WS_ROD,
         inline=("rod_delta",),
         cost={"gradients": "2", "hvps": "2", "eigendecompositions": "1 (of Sigma)"},
     ),
@@ -463,7 +440,7 @@ for _flow in [
         _src_edge,
         ("edge_core", "edge_rate", "edge_eval", "edge_rhs", "edge_edge", "flow_post", "edge_aux"),
         {"edge_rhs": "flow_rhs", "edge_edge": "flow_edge", "edge_aux": "flow_aux"},
-        {"NY": "2 * DIM + 1", "NAUX": "DIM + 6", "WS0": "8", "NWS": "WS0 + 8 * DIM + DIM * DIM"},
+        {"NY": "2 * DIM + 1", "NAUX": "DIM + 6", "WS0": "8"},
         (
             FlowParam("curvature", "secant", "curvature kappa: secant or rayleigh", choices=("rayleigh", "secant")),
             FlowParam(
@@ -473,7 +450,9 @@ for _flow in [
                 choices=("linear", "log"),
             ),
         ),
-        extras=("kappa", "rayleigh"),
+        extras=vf.EdgeField.extras,
+        vector_field=vf.EdgeField(),
+        workspace=_WS_EDGE,
         cost={"gradients": "2", "hvps": "1"},
         inline=("edge_core", "edge_rate", "edge_eval"),
     ),
@@ -488,7 +467,8 @@ for _flow in [
         {"ss_rhs": "flow_rhs", "ss_post": "flow_post", "ss_edge": "flow_edge", "ss_aux": "flow_aux"},
         {"NY": "DIM", "NWS": "2", "NAUX": "DIM + 6", "GAP_TOL_SS": "1e-10"},
         discrete=True,
-        extras=("alpha", "beta"),
+        extras=vf.SelfStabField.extras,
+        vector_field=vf.SelfStabField(),
         cost={
             "gradients": "1 per step + 1 per projection iteration",
             "third-derivative contractions": "3 per projection iteration",

@@ -6,13 +6,14 @@ State ``y = w``; parameters ``p = [eta]``.  Observables (``flow_aux``):
 
 from __future__ import annotations
 
-from eostheory.integrate._names import DIM, WS0, grad, hess, loss, sharp
+from eostheory.flows._layout import P_ETA, WS_G, WS_H
+from eostheory.integrate._names import DIM, grad, hess, loss, sharp
 
 
 def gradient_rhs(y, p, c, ws, out):
     r""":math:`\dot w = -\eta \nabla L(w)`."""
     grad(y, c, out)
-    eta = p[0]
+    eta = p[P_ETA]
     for i in range(DIM):
         out[i] = -eta * out[i]
 
@@ -23,9 +24,9 @@ def modified_rhs(y, p, c, ws, out):
     :math:`\dot w = -\eta \nabla[L + \tfrac{\eta}{4}\|\nabla L\|^2] = -\eta(g + \tfrac{\eta}{2} H g)`.
     """
     n = DIM
-    eta = p[0]
-    g = ws[WS0 : WS0 + n]
-    h = ws[WS0 + n : WS0 + n + n * n].reshape((n, n))
+    eta = p[P_ETA]
+    g = ws[WS_G : WS_G + n]
+    h = ws[WS_H : WS_H + n * n].reshape((n, n))
     grad(y, c, g)
     hess(y, c, h)
     for i in range(n):
@@ -37,7 +38,7 @@ def modified_rhs(y, p, c, ws, out):
 
 def plain_edge(y, p, c, ws):
     """S(w) - 2/eta: the flow is past the edge of stability when >= 0."""
-    return sharp(y, c) - 2.0 / p[0]
+    return sharp(y, c) - 2.0 / p[P_ETA]
 
 
 def flow_post(y, p, c, ws):
@@ -52,4 +53,4 @@ def plain_aux(y, p, c, ws, out):
     out[n] = loss(y, c)
     out[n + 1] = 0.0
     out[n + 2] = S
-    out[n + 3] = S - 2.0 / p[0]
+    out[n + 3] = S - 2.0 / p[P_ETA]

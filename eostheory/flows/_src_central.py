@@ -23,9 +23,28 @@ import math
 
 import numpy as np
 
+from eostheory.flows._layout import (
+    P_BETA,
+    P_ETA,
+    P_K,
+    P_TAU,
+    WS_BUF,
+    WS_D,
+    WS_DS,
+    WS_G,
+    WS_H,
+    WS_LAM,
+    WS_ROW,
+    WS_TMP,
+    WS_U,
+    WS_UI,
+    WS_UJ,
+    WS_V,
+    WS_X,
+)
 from eostheory.flows._linalg import min_eig_svec, sdcp_solve, svec_pairs
 from eostheory.flows._src_common import F_NO_GAP, F_NO_GRADS, F_SDCP, _dot, sym_eigh, third_pair
-from eostheory.integrate._names import DIM, WS0, grad, hess, loss, third
+from eostheory.integrate._names import DIM, grad, hess, loss, third
 
 GAP_TOL = 1e-8
 
@@ -36,25 +55,22 @@ def central_core(y, p, c, ws, g, lam, D, x):
     Returns the edge indicator :math:`-\\lambda_{\\min}(\\alpha)` (>= 0 when the constraint binds).
     """
     n = DIM
-    eta = p[0]
-    k = int(p[1])
-    tau = p[2]
+    eta = p[P_ETA]
+    k = int(p[P_K])
+    tau = p[P_TAU]
     thr = 2.0 / eta
-    o = WS0 + 8 * n + 6
     grad(y, c, g)
-    h = ws[o : o + n * n].reshape((n, n))
-    o += n * n
+    h = ws[WS_H : WS_H + n * n].reshape((n, n))
     hess(y, c, h)
-    V = ws[o : o + n * n].reshape((n, n))
-    o += n * n
+    V = ws[WS_V : WS_V + n * n].reshape((n, n))
     sym_eigh(h, lam, V)
     I, J, wt = svec_pairs(k)
     m = k * (k + 1) // 2
-    ui = ws[o : o + n]
-    uj = ws[o + n : o + 2 * n]
-    tmp = ws[o + 2 * n : o + 3 * n]
-    buf = ws[o + 3 * n : o + 4 * n]
-    row = ws[o + 4 * n : o + 5 * n]
+    ui = ws[WS_UI : WS_UI + n]
+    uj = ws[WS_UJ : WS_UJ + n]
+    tmp = ws[WS_TMP : WS_TMP + n]
+    buf = ws[WS_BUF : WS_BUF + n]
+    row = ws[WS_ROW : WS_ROW + n]
     a = np.empty(m)
     for q in range(m):
         ci = n - k + I[q]
@@ -95,17 +111,14 @@ def central_core(y, p, c, ws, g, lam, D, x):
 def central1_core(y, p, c, ws, g, lam, D, x):
     """:func:`central_core` for one eigenvalue: the closed form, no SDCP."""
     n = DIM
-    eta = p[0]
-    tau = p[2]
-    o = WS0 + 8 * n + 6
+    eta = p[P_ETA]
+    tau = p[P_TAU]
     grad(y, c, g)
-    h = ws[o : o + n * n].reshape((n, n))
-    o += n * n
+    h = ws[WS_H : WS_H + n * n].reshape((n, n))
     hess(y, c, h)
-    V = ws[o : o + n * n].reshape((n, n))
-    o += n * n
+    V = ws[WS_V : WS_V + n * n].reshape((n, n))
     sym_eigh(h, lam, V)
-    u = ws[o : o + n]
+    u = ws[WS_UI : WS_UI + n]
     for r in range(n):
         u[r] = V[r, n - 1]
     ds = D[0]
@@ -129,12 +142,12 @@ def central1_core(y, p, c, ws, g, lam, D, x):
 def central_eval(y, p, c, ws):
     """Evaluate the core on the workspace; returns (edge indicator, k, m)."""
     n = DIM
-    k = int(p[1])
+    k = int(p[P_K])
     m = k * (k + 1) // 2
-    g = ws[WS0 : WS0 + n]
-    lam = ws[WS0 + n : WS0 + 2 * n]
-    D = ws[WS0 + 2 * n : WS0 + 2 * n + m * n].reshape((m, n))
-    x = ws[WS0 + 8 * n : WS0 + 8 * n + m]
+    g = ws[WS_G : WS_G + n]
+    lam = ws[WS_LAM : WS_LAM + n]
+    D = ws[WS_D : WS_D + m * n].reshape((m, n))
+    x = ws[WS_X : WS_X + m]
     e = central_core(y, p, c, ws, g, lam, D, x)
     return e, k, m
 
@@ -142,10 +155,10 @@ def central_eval(y, p, c, ws):
 def flow_rhs(y, p, c, ws, out):
     n = DIM
     _e, _k, m = central_eval(y, p, c, ws)
-    g = ws[WS0 : WS0 + n]
-    D = ws[WS0 + 2 * n : WS0 + 2 * n + m * n].reshape((m, n))
-    x = ws[WS0 + 8 * n : WS0 + 8 * n + m]
-    eta = p[0]
+    g = ws[WS_G : WS_G + n]
+    D = ws[WS_D : WS_D + m * n].reshape((m, n))
+    x = ws[WS_X : WS_X + m]
+    eta = p[P_ETA]
     for i in range(n):
         acc = g[i]
         for q in range(m):
@@ -174,8 +187,8 @@ def flow_aux(y, p, c, ws, out):
     e, k, m = central_eval(y, p, c, ws)
     ws[0] = f0
     ws[1] = f1
-    lam = ws[WS0 + n : WS0 + 2 * n]
-    x = ws[WS0 + 8 * n : WS0 + 8 * n + m]
+    lam = ws[WS_LAM : WS_LAM + n]
+    x = ws[WS_X : WS_X + m]
     I, J, _wt = svec_pairs(k)
     tr = 0.0
     lx = 0.0
@@ -190,7 +203,7 @@ def flow_aux(y, p, c, ws, out):
     out[n + 2] = lam[n - 1]
     out[n + 3] = e
     out[n + 4] = tr
-    out[n + 5] = 2.0 / p[0] - lam[n - 1]
+    out[n + 5] = 2.0 / p[P_ETA] - lam[n - 1]
 
 
 FUNCTIONS = ("central_core", "central_eval", "flow_rhs", "flow_edge", "flow_post", "flow_aux")
@@ -202,23 +215,19 @@ FUNCTIONS = ("central_core", "central_eval", "flow_rhs", "flow_edge", "flow_post
 def hb_core(y, p, c, ws, g, ds):
     """Returns (sigma2, edge indicator, S) at the state (w, v) of the heavy-ball central flow."""
     n = DIM
-    eta = p[0]
-    beta = p[1]
-    tau = p[2]
+    eta = p[P_ETA]
+    beta = p[P_BETA]
+    tau = p[P_TAU]
     thr = 2.0 * (1.0 + beta) / eta
     w = y[:n]
     v = y[n:]
-    o = WS0 + 2 * n
     grad(w, c, g)
-    h = ws[o : o + n * n].reshape((n, n))
-    o += n * n
+    h = ws[WS_H : WS_H + n * n].reshape((n, n))
     hess(w, c, h)
-    V = ws[o : o + n * n].reshape((n, n))
-    o += n * n
-    lam = ws[o : o + n]
-    o += n
+    V = ws[WS_V : WS_V + n * n].reshape((n, n))
+    lam = ws[WS_LAM : WS_LAM + n]
     sym_eigh(h, lam, V)
-    u = ws[o : o + n]
+    u = ws[WS_U : WS_U + n]
     for r in range(n):
         u[r] = V[r, n - 1]
     third(w, u, c, ds)
@@ -241,10 +250,10 @@ def hb_core(y, p, c, ws, g, ds):
 
 def hb_rhs(y, p, c, ws, out):
     n = DIM
-    eta = p[0]
-    beta = p[1]
-    g = ws[WS0 : WS0 + n]
-    ds = ws[WS0 + n : WS0 + 2 * n]
+    eta = p[P_ETA]
+    beta = p[P_BETA]
+    g = ws[WS_G : WS_G + n]
+    ds = ws[WS_DS : WS_DS + n]
     s2, _e, _S = hb_core(y, p, c, ws, g, ds)
     for i in range(n):
         gb = g[i] + 0.5 * s2 * ds[i]
@@ -257,7 +266,7 @@ def hb_edge(y, p, c, ws):
     n = DIM
     f0 = ws[0]
     f1 = ws[1]
-    _s2, e, _S = hb_core(y, p, c, ws, ws[WS0 : WS0 + n], ws[WS0 + n : WS0 + 2 * n])
+    _s2, e, _S = hb_core(y, p, c, ws, ws[WS_G : WS_G + n], ws[WS_DS : WS_DS + n])
     ws[0] = f0
     ws[1] = f1
     return e
@@ -268,7 +277,7 @@ def hb_aux(y, p, c, ws, out):
     n = DIM
     f0 = ws[0]
     f1 = ws[1]
-    s2, e, S = hb_core(y, p, c, ws, ws[WS0 : WS0 + n], ws[WS0 + n : WS0 + 2 * n])
+    s2, e, S = hb_core(y, p, c, ws, ws[WS_G : WS_G + n], ws[WS_DS : WS_DS + n])
     ws[0] = f0
     ws[1] = f1
     for i in range(n):
@@ -278,7 +287,7 @@ def hb_aux(y, p, c, ws, out):
     out[n + 2] = S
     out[n + 3] = e
     out[n + 4] = s2
-    out[n + 5] = 2.0 * (1.0 + p[1]) / p[0] - S
+    out[n + 5] = 2.0 * (1.0 + p[P_BETA]) / p[P_ETA] - S
 
 
 HB_FUNCTIONS = ("hb_core", "hb_rhs", "hb_edge", "flow_post", "hb_aux")

@@ -17,8 +17,22 @@ import math
 
 import numpy as np
 
+from eostheory.flows._layout import (
+    CURVATURE_SECANT,
+    GROWTH_LOG,
+    P_CURVATURE,
+    P_ETA,
+    P_GROWTH,
+    WS_CM,
+    WS_CP,
+    WS_GM,
+    WS_GP,
+    WS_H,
+    WS_HU,
+    WS_UH,
+)
 from eostheory.flows._src_common import F_DEGENERATE, _dot
-from eostheory.integrate._names import DIM, WS0, grad, hess, loss, sharp
+from eostheory.integrate._names import DIM, grad, hess, loss, sharp
 
 
 def edge_core(y, p, c, ws, uh, gp, gm, Hu):
@@ -35,10 +49,9 @@ def edge_core(y, p, c, ws, uh, gp, gm, Hu):
         nu = 1.0
     for i in range(n):
         uh[i] = y[n + i] / nu
-    o = WS0 + 4 * n
-    cp = ws[o : o + n]
-    cm = ws[o + n : o + 2 * n]
-    h = ws[o + 2 * n : o + 2 * n + n * n].reshape((n, n))
+    cp = ws[WS_CP : WS_CP + n]
+    cm = ws[WS_CM : WS_CM + n]
+    h = ws[WS_H : WS_H + n * n].reshape((n, n))
     for i in range(n):
         cp[i] = y[i] + r * uh[i]
         cm[i] = y[i] - r * uh[i]
@@ -52,7 +65,7 @@ def edge_core(y, p, c, ws, uh, gp, gm, Hu):
         Hu[i] = acc
     ray = _dot(uh, Hu)
     kappa = ray
-    if p[1] > 0.5 and abs(r) > 1e-150:
+    if p[P_CURVATURE] == CURVATURE_SECANT and abs(r) > 1e-150:
         acc = 0.0
         for i in range(n):
             acc += uh[i] * (gp[i] - gm[i])
@@ -61,8 +74,8 @@ def edge_core(y, p, c, ws, uh, gp, gm, Hu):
 
 
 def edge_rate(p, kappa):
-    eta = p[0]
-    if p[2] > 0.5:
+    eta = p[P_ETA]
+    if p[P_GROWTH] == GROWTH_LOG:
         return math.log(max(abs(1.0 - eta * kappa), 1e-300))
     return eta * kappa - 2.0
 
@@ -74,21 +87,21 @@ def edge_eval(y, p, c, ws):
         p,
         c,
         ws,
-        ws[WS0 : WS0 + n],
-        ws[WS0 + n : WS0 + 2 * n],
-        ws[WS0 + 2 * n : WS0 + 3 * n],
-        ws[WS0 + 3 * n : WS0 + 4 * n],
+        ws[WS_UH : WS_UH + n],
+        ws[WS_GP : WS_GP + n],
+        ws[WS_GM : WS_GM + n],
+        ws[WS_HU : WS_HU + n],
     )
 
 
 def edge_rhs(y, p, c, ws, out):
     n = DIM
-    eta = p[0]
+    eta = p[P_ETA]
     kappa, ray = edge_eval(y, p, c, ws)
-    uh = ws[WS0 : WS0 + n]
-    gp = ws[WS0 + n : WS0 + 2 * n]
-    gm = ws[WS0 + 2 * n : WS0 + 3 * n]
-    Hu = ws[WS0 + 3 * n : WS0 + 4 * n]
+    uh = ws[WS_UH : WS_UH + n]
+    gp = ws[WS_GP : WS_GP + n]
+    gm = ws[WS_GM : WS_GM + n]
+    Hu = ws[WS_HU : WS_HU + n]
     nu2 = 0.0
     for i in range(n):
         nu2 += y[n + i] * y[n + i]
@@ -107,7 +120,7 @@ def edge_edge(y, p, c, ws):
     kappa, _ray = edge_eval(y, p, c, ws)
     ws[0] = f0
     ws[1] = f1
-    return p[0] * kappa - 2.0
+    return p[P_ETA] * kappa - 2.0
 
 
 def flow_post(y, p, c, ws):
@@ -122,7 +135,7 @@ def edge_aux(y, p, c, ws, out):
     kappa, ray = edge_eval(y, p, c, ws)
     ws[0] = f0
     ws[1] = f1
-    uh = ws[WS0 : WS0 + n]
+    uh = ws[WS_UH : WS_UH + n]
     r = y[2 * n]
     cp = np.empty(n)
     cm = np.empty(n)
@@ -133,6 +146,6 @@ def edge_aux(y, p, c, ws, out):
     out[n] = 0.5 * (loss(cp, c) + loss(cm, c))
     out[n + 1] = abs(r)
     out[n + 2] = sharp(y[:n], c)
-    out[n + 3] = p[0] * kappa - 2.0
+    out[n + 3] = p[P_ETA] * kappa - 2.0
     out[n + 4] = kappa
     out[n + 5] = ray

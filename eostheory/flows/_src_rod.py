@@ -22,17 +22,31 @@ import math
 
 import numpy as np
 
+from eostheory.flows._layout import (
+    EXTENT_OSCILLATION,
+    P_ETA,
+    P_EXTENT,
+    WS_DELTA,
+    WS_GM,
+    WS_GP,
+    WS_HM,
+    WS_HP,
+    WS_SIG,
+    WS_SLAM,
+    WS_SV,
+    WS_WM,
+    WS_WP,
+)
 from eostheory.flows._src_common import sym_eigh
-from eostheory.integrate._names import DIM, WS0, grad, hess, loss, sharp
+from eostheory.integrate._names import DIM, grad, hess, loss, sharp
 
 
 def rod_delta(y, ws, delta):
     """Rank-one half-extent from Sigma; returns its squared length (top eigenvalue, clipped at 0)."""
     n = DIM
-    o = WS0 + 6 * n + 2 * n * n
-    S = ws[o : o + n * n].reshape((n, n))
-    V = ws[o + n * n : o + 2 * n * n].reshape((n, n))
-    lam = ws[o + 2 * n * n : o + 2 * n * n + n]
+    S = ws[WS_SIG : WS_SIG + n * n].reshape((n, n))
+    V = ws[WS_SV : WS_SV + n * n].reshape((n, n))
+    lam = ws[WS_SLAM : WS_SLAM + n]
     for i in range(n):
         for j in range(n):
             S[i, j] = 0.5 * (y[n + i * n + j] + y[n + j * n + i])
@@ -46,16 +60,14 @@ def rod_delta(y, ws, delta):
 
 def rod_rhs(y, p, c, ws, out):
     n = DIM
-    eta = p[0]
-    o = WS0
-    delta = ws[o : o + n]
-    wp = ws[o + n : o + 2 * n]
-    wm = ws[o + 2 * n : o + 3 * n]
-    gp = ws[o + 3 * n : o + 4 * n]
-    gm = ws[o + 4 * n : o + 5 * n]
-    o += 6 * n
-    hp = ws[o : o + n * n].reshape((n, n))
-    hm = ws[o + n * n : o + 2 * n * n].reshape((n, n))
+    eta = p[P_ETA]
+    delta = ws[WS_DELTA : WS_DELTA + n]
+    wp = ws[WS_WP : WS_WP + n]
+    wm = ws[WS_WM : WS_WM + n]
+    gp = ws[WS_GP : WS_GP + n]
+    gm = ws[WS_GM : WS_GM + n]
+    hp = ws[WS_HP : WS_HP + n * n].reshape((n, n))
+    hm = ws[WS_HM : WS_HM + n * n].reshape((n, n))
     rod_delta(y, ws, delta)
     for i in range(n):
         wp[i] = y[i] + delta[i]
@@ -70,7 +82,7 @@ def rod_rhs(y, p, c, ws, out):
             acc += (hp[i, j] + hm[i, j]) * (gp[j] + gm[j])
         out[i] = -0.5 * eta * (gp[i] + gm[i]) - 0.125 * eta * eta * acc
     q = 0.25 * eta * eta
-    if p[1] > 0.5:
+    if p[P_EXTENT] == EXTENT_OSCILLATION:
         # oscillation block: (eta^2/2) D D^T with D = (gL+ - gL-)/2, i.e. (q/2)(gL+ - gL-)(gL+ - gL-)^T
         for i in range(n):
             for j in range(n):
@@ -83,7 +95,7 @@ def rod_rhs(y, p, c, ws, out):
 
 def rod_edge(y, p, c, ws):
     """S(wbar) - 2/eta: the rod grows at the centre's sharpness past 2/eta."""
-    return sharp(y[:DIM], c) - 2.0 / p[0]
+    return sharp(y[:DIM], c) - 2.0 / p[P_ETA]
 
 
 def flow_post(y, p, c, ws):
@@ -107,5 +119,5 @@ def rod_aux(y, p, c, ws, out):
     out[n] = 0.5 * (loss(wp, c) + loss(wm, c))
     out[n + 1] = math.sqrt(top)
     out[n + 2] = S
-    out[n + 3] = S - 2.0 / p[0]
+    out[n + 3] = S - 2.0 / p[P_ETA]
     out[n + 4] = tr

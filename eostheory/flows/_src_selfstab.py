@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from eostheory.flows._layout import P_ETA
 from eostheory.flows._src_common import F_NO_GAP, F_PROJECTION, _dot, sym_eigh, third_pair
 from eostheory.integrate._names import DIM, grad, hess, loss, third
 
@@ -125,7 +126,7 @@ def ss_project(z, c, thr, ws, th):
 
 def ss_rhs(y, p, c, ws, out):
     grad(y, c, out)
-    eta = p[0]
+    eta = p[P_ETA]
     for i in range(DIM):
         out[i] = -eta * out[i]
 
@@ -136,7 +137,7 @@ def ss_post(y, p, c, ws):
     th = np.empty(n)
     for i in range(n):
         z[i] = y[i]
-    ss_project(z, c, 2.0 / p[0], ws, th)
+    ss_project(z, c, 2.0 / p[P_ETA], ws, th)
     for i in range(n):
         y[i] = th[i]
     return True
@@ -148,7 +149,7 @@ def ss_state(y, p, c, ws):
     g = np.empty(n)
     J1 = np.empty(n)
     J2 = np.empty(n)
-    thr = 2.0 / p[0]
+    thr = 2.0 / p[P_ETA]
     _c1, _c2, S = ss_constraints(y, c, thr, ws, g, J1, J2)
     return S, -_dot(g, J1), _dot(J1, J1)
 
@@ -157,7 +158,7 @@ def ss_edge(y, p, c, ws):
     """S - 2/eta, counted as on the edge within a relative 1e-8 of 2/eta."""
     wsl = np.zeros(ws.shape[0])
     S, _alpha, _beta = ss_state(y, p, c, wsl)
-    thr = 2.0 / p[0]
+    thr = 2.0 / p[P_ETA]
     return S - thr + 1e-8 * thr
 
 
@@ -166,14 +167,14 @@ def ss_aux(y, p, c, ws, out):
     n = DIM
     wsl = np.zeros(ws.shape[0])
     S, alpha, beta = ss_state(y, p, c, wsl)
-    thr = 2.0 / p[0]
+    thr = 2.0 / p[P_ETA]
     e = S - thr + 1e-8 * thr
     x2 = 0.0
     if e >= 0.0 and beta > 0.0:
         x2 = max(0.0, 2.0 * alpha / beta)
     for i in range(n):
         out[i] = y[i]
-    out[n] = loss(y, c) + x2 / p[0]
+    out[n] = loss(y, c) + x2 / p[P_ETA]
     out[n + 1] = math.sqrt(x2)
     out[n + 2] = S
     out[n + 3] = e
