@@ -13,8 +13,11 @@ True
 """
 
 from eostheory.flows import (
+    _central_rmsprop,  # noqa: F401  (registers central-rmsprop)
     _defs,  # noqa: F401  (registers the flows)
+    _hb_edge,  # noqa: F401  (registers edge-hb)
     _hb_modified,  # noqa: F401  (registers hb-modified)
+    _hb_rod,  # noqa: F401  (registers rod-hb)
 )
 from eostheory.flows._base import (
     FLAG_MESSAGES,
