@@ -10,20 +10,15 @@ torch = pytest.importorskip("torch")
 import eostheory.torch as et  # noqa: E402
 from eostheory._errors import EosInputError  # noqa: E402
 from eostheory.flows import solve_flow  # noqa: E402
+from eostheory.torch._flows import torch_flows  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
-def selfstab(w):
-    return 0.5 * (1 + w[1] ** 2) * w[0] ** 2 + 0.5 * (w[1] - 2) ** 2
-
-
-def quartic(w):
-    return 0.5 * w[0] ** 2 - 0.25 * w[0] ** 4
-
-
-def deep_scalar(w):
-    return 0.5 * (w[0] * w[1] * w[2] - 1) ** 2
+# the library toys on the torch path, from their sympy definitions (not typed out again)
+selfstab = et.torch_function("selfstab")  # (1 + y^2) x^2 / 2 + (y - 2)^2 / 2
+quartic = et.torch_function("quartic")  # w^2/2 - w^4/4 (S = Q = 1)
+deep_scalar = et.torch_function("deep-scalar")  # (abc - 1)^2 / 2
 
 
 def _agree(r, ty, n=None, tol=1e-8):
@@ -53,6 +48,26 @@ def test_cross_backend_selfstab(spec):
     ty = solve_flow("selfstab", spec, x0=x0, eta=eta, steps=40, method="rk4", dt=0.25, record_every=1)
     assert r.status == ty.status == "completed"
     _agree(r, ty)
+
+
+def _registry_spec(name):
+    """A flow name as run on both paths: the rod at rank n (the toy path's matrix rod)."""
+    return "rod:rank=2" if name == "rod" else name
+
+
+@pytest.mark.parametrize("name", torch_flows())
+def test_every_torch_flow_is_the_toy_flow(name):
+    """Every continuous registered flow runs its one definition on both paths (selfstab toy, RK4, dt 0.25)."""
+    from eostheory.flows import get_flow
+
+    fl = get_flow(name)
+    beta = 0.3 if fl.optimizer == "heavy-ball" else None
+    x0, eta = [0.3, 1.5], 0.45
+    r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), _registry_spec(name), eta=eta, beta=beta, steps=12)
+    ty = solve_flow("selfstab", name, x0=x0, eta=eta, beta=beta, steps=12, method="rk4", dt=0.25, record_every=1)
+    assert r.status == ty.status
+    n = len(ty.t) - (1 if ty.status == "stopped" else 0)  # the toy path locates an entry inside a step
+    _agree(r, ty, n=n, tol=1e-9)
 
 
 def test_cross_backend_stable_until_the_edge():

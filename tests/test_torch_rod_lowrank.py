@@ -15,12 +15,9 @@ from eostheory.flows import solve_flow  # noqa: E402
 pytestmark = pytest.mark.torch
 
 
-def selfstab(w):
-    return 0.5 * (1 + w[1] ** 2) * w[0] ** 2 + 0.5 * (w[1] - 2) ** 2
-
-
-def quartic1(w):
-    return 0.5 * w[0] ** 2 - 0.25 * w[0] ** 4
+# library toys from their sympy definitions
+selfstab = et.torch_function("selfstab")
+quartic1 = et.torch_function("quartic")  # w^2/2 - w^4/4 (S = Q = 1)
 
 
 def quartic3(w):

@@ -86,6 +86,7 @@ from eostheory.torch._flows import (  # noqa: E402
     measure_costs,
     rod_delta_rhs,
     solve_torch_flow,
+    torch_flows,
 )
 from eostheory.torch._geometry import (  # noqa: E402  (registers the generalized-sharpness measures)
     GeometryStep,
@@ -157,6 +158,7 @@ from eostheory.torch._selective import (  # noqa: E402
     selective,
     selective_mixture,
 )
+from eostheory.torch._toys import potential_objective, torch_function  # noqa: E402
 from eostheory.torch._train import (  # noqa: E402
     TRACKABLE,
     StopTraining,
@@ -254,6 +256,7 @@ __all__ = [
     "params_dict",
     "parse_schedule",
     "per_example",
+    "potential_objective",
     "preconditioned_sharpness",
     "preconditioner",
     "register_measure",
@@ -270,5 +273,7 @@ __all__ = [
     "teacher_student",
     "thread_setting",
     "top_eigenpairs",
+    "torch_flows",
+    "torch_function",
     "train",
 ]

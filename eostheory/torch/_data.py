@@ -18,6 +18,7 @@ import numpy as np
 
 from eostheory._errors import EosInputError
 from eostheory._validate import finite_float, positive_int
+from eostheory.symbolic.data import Dataset as NumpyDataset
 from eostheory.torch._backend import require_torch
 
 __all__ = [
@@ -72,6 +73,16 @@ class Dataset:
     def is_classification(self) -> bool:
         """True when the set has integer labels."""
         return self.labels is not None
+
+    def to_numpy(self) -> NumpyDataset:
+        """The same rows as the NumPy :class:`eostheory.symbolic.data.Dataset` (symbolic nets, numba).
+
+        ``get_dataset`` (and so ``train``, ``NetworkObjective`` …) takes that type back, so
+        one data set moves between the two paths without retyping.
+        """
+        return NumpyDataset(
+            self.x.numpy().astype(np.float64), self.y.numpy().astype(np.float64), self.name, dict(self.info)
+        )
 
     def __repr__(self) -> str:
         kind = f"{self.out_features} classes" if self.is_classification else f"{self.out_features} targets"
@@ -314,8 +325,8 @@ def get_dataset(name: str | Dataset, **kwargs: Any) -> Dataset:
     values are dropped so that defaults apply.
 
     Args:
-        name: a key of :data:`DATASETS`, a path ending in ``.npz``, or a :class:`Dataset`
-            (returned as is).
+        name: a key of :data:`DATASETS`, a path ending in ``.npz``, a :class:`Dataset`
+            (returned as is) or the NumPy :class:`eostheory.symbolic.data.Dataset`.
         **kwargs: options of the builder (:func:`data_options` lists them).
 
     Returns:
@@ -331,6 +342,8 @@ def get_dataset(name: str | Dataset, **kwargs: Any) -> Dataset:
     """
     if isinstance(name, Dataset):
         return name
+    if isinstance(name, NumpyDataset):  # the symbolic/numba path's data set: same rows, as tensors
+        return from_arrays(name.X, name.Y, name=name.name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     text = str(name).strip()
     if text.endswith(".npz"):
