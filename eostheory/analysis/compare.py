@@ -33,7 +33,7 @@ from eostheory.flows import FlowResult, resolve_flow, solve_flow
 from eostheory.optimizers import RunResult, run
 from eostheory.symbolic.potential import Potential, as_potential
 
-__all__ = ["Comparison", "FlowComparison", "GDRecord", "compare", "gd_record"]
+__all__ = ["Comparison", "FlowComparison", "GDRecord", "align_with_gd", "compare", "gd_record"]
 
 
 @dataclass
@@ -252,7 +252,18 @@ def _window_mean(a: np.ndarray, k: int) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _metrics(fr: FlowResult, gd: GDRecord, window: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def align_with_gd(fr: Any, gd: Any, window: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    r"""Align a flow result with GD's midpoints on the integer GD steps both have.
+
+    Shared by the toy path (:func:`compare`, a :class:`FlowResult` and a GD record) and the
+    network path (``eostheory.torch.flow_vs_gd``, a torch flow result and GD midpoints):
+    both carry ``t``, ``center``, ``predicted_oscillation``, ``predicted_loss`` and GD's
+    ``tm``, ``midpoint``, ``oscillation``, ``loss_avg``.
+
+    Returns ``(t, err, metrics)``: the aligned steps, :math:`\|c(t) - \bar w_t\|` and the
+    metrics (``aligned_steps``, ``center_error_max``, ``center_error_final``, predicted and
+    measured oscillation and loss over the last ``window`` aligned steps, …).
+    """
     # align on integer GD steps where both exist
     idx = {int(t): i for i, t in enumerate(gd.tm)}
     pairs = [(i, idx[round(t)]) for i, t in enumerate(fr.t) if abs(t - round(t)) < 1e-9 and round(t) in idx]
@@ -371,7 +382,7 @@ def compare(
             atol=atol,
             t_eval=te,
         )
-        t, err, metrics = _metrics(fr, gd, win)
+        t, err, metrics = align_with_gd(fr, gd, win)
         name = str(spec).strip()
         cmp.flows[name] = FlowComparison(fr, t, err, metrics)
     return cmp

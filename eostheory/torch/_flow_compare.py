@@ -11,6 +11,7 @@ import numpy as np
 
 from eostheory._errors import EosInputError
 from eostheory._validate import positive_float
+from eostheory.analysis.compare import align_with_gd
 from eostheory.torch._backend import require_torch
 from eostheory.torch._curvature import EigenTracker
 from eostheory.torch._objective import Objective
@@ -110,57 +111,6 @@ def gd_midpoints(
         sharpness_mid=np.full(steps - 1, math.nan),
         seconds=time.perf_counter() - t0,
     )
-
-
-def _window_mean(a: np.ndarray, k: int) -> float | None:
-    if len(a) == 0:
-        return None
-    v = float(np.mean(a[-k:]))
-    return v if math.isfinite(v) else None
-
-
-def align_with_gd(fr: Any, gd: Any, window: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    r"""Align a flow result with GD's midpoints on the integer GD steps both have.
-
-    Returns ``(t, err, metrics)``: the aligned steps, :math:`\|c(t) - \bar w_t\|` and the
-    metrics of the toy path's comparison (``aligned_steps``, ``center_error_max``,
-    ``center_error_final``, predicted and measured oscillation and loss over the last
-    ``window`` aligned steps, …); the same definitions as :func:`eostheory.compare`.
-    """
-    idx = {int(t): i for i, t in enumerate(gd.tm)}
-    pairs = [(i, idx[round(t)]) for i, t in enumerate(fr.t) if abs(t - round(t)) < 1e-9 and round(t) in idx]
-    fi = np.array([p[0] for p in pairs], dtype=np.int64)
-    gi = np.array([p[1] for p in pairs], dtype=np.int64)
-    t = gd.tm[gi] if len(gi) else np.zeros(0)
-    err = np.linalg.norm(fr.center[fi] - gd.midpoint[gi], axis=1) if len(fi) else np.zeros(0)
-    k = max(1, min(window, len(fi)))
-    fin = bool(len(err)) and bool(np.all(np.isfinite(err)))
-    pred_osc = _window_mean(fr.predicted_oscillation[fi], k) if len(fi) else None
-    pred_loss = _window_mean(fr.predicted_loss[fi], k) if len(fi) else None
-    meas_osc = float(np.sqrt(np.mean(gd.oscillation[gi][-k:] ** 2))) if len(gi) else None
-    meas_loss = _window_mean(gd.loss_avg[gi], k) if len(gi) else None
-    metrics: dict[str, Any] = {
-        "status": fr.status,
-        "message": fr.message,
-        "params": fr.params,
-        "aligned_steps": len(t),
-        "aligned_until": int(t[-1]) if len(t) else None,
-        "center_error_max": float(np.max(err)) if fin else None,
-        "center_error_final": _window_mean(err, k) if fin else None,
-        "predicted_oscillation": pred_osc,
-        "measured_oscillation": meas_osc,
-        "oscillation_error": abs(pred_osc - meas_osc) if pred_osc is not None and meas_osc is not None else None,
-        "predicted_loss": pred_loss,
-        "measured_loss": meas_loss,
-        "loss_error": abs(pred_loss - meas_loss) if pred_loss is not None and meas_loss is not None else None,
-        "final_center": fr.final["center"],
-        "final_sharpness": fr.final["sharpness"],
-        "threshold": fr.threshold,
-        "events": [[float(a), b] for a, b in fr.events],
-        "work": fr.work,
-        "seconds": fr.seconds,
-    }
-    return t, err, metrics
 
 
 def flow_vs_gd(result: Any, gd: GDMidpoints, window: int = 20) -> dict[str, Any]:
