@@ -27,10 +27,10 @@ from eostheory.symbolic.library import TOYS, toy
 
 TOL = 1e-10
 
-#: toys on which the fast path runs compiled by numba (1-, 2- and 3-D); on the others the
-#: same generated source runs as plain Python, which checks the same formulas without
-#: compiling a module per (flow, toy) pair (about 10 s each on a fresh machine).  Set
-#: EOSTHEORY_REFERENCE_COMPILED=all to compile every case.
+#: toys on which the fast path also runs compiled by numba (1-, 2- and 3-D; marked slow);
+#: by default the generated source runs as plain Python, which checks the same formulas
+#: without compiling a module per (flow, toy) pair (several seconds each on a fresh
+#: machine).  Set EOSTHEORY_REFERENCE_COMPILED=all to compile every case.
 COMPILED_TOYS = {"quartic", "selfstab", "deep-scalar"}
 ALL_COMPILED = os.environ.get("EOSTHEORY_REFERENCE_COMPILED", "").strip().lower() == "all"
 
@@ -62,10 +62,23 @@ def _distinct() -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+def _id(name: str, kw: dict[str, str], toy_name: str) -> str:
+    return f"{name}{''.join(f':{k}={v}' for k, v in kw.items())}-{toy_name}"
+
+
+#: every (flow, variant) on every toy, the fast path's generated source run as plain Python
+#: (no numba compilation: a fresh machine would compile a module per case)
 CASES = [
-    pytest.param(name, kw, toy_name, id=f"{name}{''.join(f':{k}={v}' for k, v in kw.items())}-{toy_name}")
+    pytest.param(name, kw, toy_name, ALL_COMPILED, id=_id(name, kw, toy_name))
     for name, kw in _distinct()
     for toy_name in TOYS
+]
+#: the same cases compiled by numba on three toys (1-, 2- and 3-D): a long validation (slow)
+COMPILED_CASES = [
+    pytest.param(name, kw, toy_name, True, id="compiled-" + _id(name, kw, toy_name), marks=pytest.mark.slow)
+    for name, kw in _distinct()
+    for toy_name in TOYS
+    if toy_name in COMPILED_TOYS and not ALL_COMPILED
 ]
 
 
@@ -90,11 +103,10 @@ def _close(a: np.ndarray, b: np.ndarray, what: str, tol: float = TOL) -> None:
 # a random state far from the edge may overflow in both paths alike (compared as equal infinities)
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.parametrize(("flow", "kw", "toy_name"), CASES)
+@pytest.mark.parametrize(("flow", "kw", "toy_name", "compiled"), CASES + COMPILED_CASES)
 def test_fast_path_equals_reference(
-    flow: str, kw: dict[str, str], toy_name: str, monkeypatch: pytest.MonkeyPatch
+    flow: str, kw: dict[str, str], toy_name: str, compiled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compiled = ALL_COMPILED or toy_name in COMPILED_TOYS
     if not compiled:
         monkeypatch.setenv("EOSTHEORY_DISABLE_NUMBA", "1")
     # along a trajectory the per-evaluation rounding differences (closed-form / Jacobi
