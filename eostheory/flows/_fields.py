@@ -631,6 +631,30 @@ class RodField(VectorField):
 # --- edge flow --------------------------------------------------------------------------
 
 
+def edge_probe(o: Any, c: Any, u: Any, r: float, secant: bool) -> tuple[Any, Any, Any, Any, float, float]:
+    r"""The edge flows' evaluations at centre ``c``, direction ``u``, magnitude ``r``.
+
+    Returns ``(û, ∇L(c + rû), ∇L(c − rû), H(c)û, κ, ûᵀH(c)û)`` with :math:`\hat u = u/\|u\|`
+    and :math:`\kappa` the secant :math:`\hat u^\top[\nabla L_+ - \nabla L_-]/(2r)` when
+    ``secant`` (and ``r`` is not 0), else the Rayleigh quotient.  Raises the degenerate flag
+    on a zero direction.
+    """
+    xp = o.xp
+    nu = xp.norm(u)
+    if not nu > 1e-150:
+        o.raise_flag(F_DEGENERATE, nu)
+        nu = 1.0
+    uh = u / nu
+    gp = o.at(c + r * uh).grad()
+    gm = o.at(c - r * uh).grad()
+    Hu = o.at(c, True).hvp(uh)
+    ray = xp.dot(uh, Hu)
+    kappa = ray
+    if secant and abs(r) > 1e-150:
+        kappa = xp.dot(uh, gp - gm) / (2.0 * r)
+    return uh, gp, gm, Hu, kappa, ray
+
+
 class EdgeField(VectorField):
     r"""Edge flow on :math:`(c, u, r)`: GD as :math:`c + (-1)^t r\hat u`.
 
@@ -658,22 +682,8 @@ class EdgeField(VectorField):
 
     def core(self, o: Any, y: Any, P: Params) -> tuple[Any, Any, Any, Any, float, float]:
         """(unit u, g+, g-, H(c) u, kappa, Rayleigh quotient)."""
-        xp = o.xp
         n = o.n
-        c, u, r = y[:n], y[n : 2 * n], float(y[2 * n])
-        nu = xp.norm(u)
-        if not nu > 1e-150:
-            o.raise_flag(F_DEGENERATE, nu)
-            nu = 1.0
-        uh = u / nu
-        gp = o.at(c + r * uh).grad()
-        gm = o.at(c - r * uh).grad()
-        Hu = o.at(c, True).hvp(uh)
-        ray = xp.dot(uh, Hu)
-        kappa = ray
-        if P.curvature == "secant" and abs(r) > 1e-150:
-            kappa = xp.dot(uh, gp - gm) / (2.0 * r)
-        return uh, gp, gm, Hu, kappa, ray
+        return edge_probe(o, y[:n], y[n : 2 * n], float(y[2 * n]), P.curvature == "secant")
 
     @staticmethod
     def rate(P: Params, kappa: float) -> float:

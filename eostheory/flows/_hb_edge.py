@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from eostheory.flows._base import Flow, FlowParam, register_flow
-from eostheory.flows._fields import F_DEGENERATE, Block, Observation, Params, VectorField
+from eostheory.flows._fields import F_DEGENERATE, Block, Observation, Params, VectorField, edge_probe
 from eostheory.flows._layout import P_BETA, P_ETA, WS_CM, WS_CP, WS_GM, WS_GP, WS_H, WS_HU, WS_UH
 from eostheory.flows._src_common import _dot
 from eostheory.integrate._names import DIM, grad, hess, loss, sharp
@@ -132,22 +132,8 @@ class MomentumEdgeField(VectorField):
 
     def core(self, o: Any, y: Any, P: Params) -> tuple[Any, Any, Any, Any, float, float]:
         """(unit u, g+, g-, H(c) u, secant curvature, Rayleigh quotient)."""
-        xp = o.xp
         n = o.n
-        c, u, r = y[:n], y[2 * n : 3 * n], float(y[3 * n])
-        nu = xp.norm(u)
-        if not nu > 1e-150:
-            o.raise_flag(F_DEGENERATE, nu)
-            nu = 1.0
-        uh = u / nu
-        gp = o.at(c + r * uh).grad()
-        gm = o.at(c - r * uh).grad()
-        Hu = o.at(c, True).hvp(uh)
-        ray = xp.dot(uh, Hu)
-        kappa = ray
-        if abs(r) > 1e-150:
-            kappa = xp.dot(uh, gp - gm) / (2.0 * r)
-        return uh, gp, gm, Hu, kappa, ray
+        return edge_probe(o, y[:n], y[2 * n : 3 * n], float(y[3 * n]), True)
 
     @staticmethod
     def rate(P: Params, kappa: float) -> float:
