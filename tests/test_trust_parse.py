@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from _limits import cpu_bounded
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -155,10 +156,8 @@ REFUSED = [
 
 @pytest.mark.parametrize(("text", "fragment"), REFUSED, ids=[r[0][:20] or "blank" for r in REFUSED])
 def test_refused_with_one_line(text: str, fragment: str) -> None:
-    t0 = time.perf_counter()
-    with pytest.raises(EosInputError) as info:
+    with cpu_bounded(), pytest.raises(EosInputError) as info:
         parse_formula(text)
-    assert time.perf_counter() - t0 < 2.0
     msg = str(info.value)
     assert fragment in msg and "\n" not in msg and len(msg) < 400
 
@@ -247,7 +246,7 @@ def test_derivation_time_limit() -> None:
     t0 = time.perf_counter()
     with pytest.raises(EosInputError, match="did not finish within 1 s"):
         eos.thresholds(lines, time_limit=1)
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 10  # wall clock: the limit is on elapsed time
 
 
 # --------------------------------------------------------------------------------------
@@ -314,25 +313,23 @@ def _payload_tokens(marker: Path) -> list[str]:
 
 def _check_round_trip(pair: tuple[str, sp.Expr | None]) -> None:
     text, expected = pair
-    t0 = time.perf_counter()
-    if expected is None or expected.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        with pytest.raises(EosInputError):
-            parse_formula(text)
-    else:
-        assert parse_formula(text) == expected
-    assert time.perf_counter() - t0 < 2.0
+    with cpu_bounded():
+        if expected is None or expected.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            with pytest.raises(EosInputError):
+                parse_formula(text)
+        else:
+            assert parse_formula(text) == expected
 
 
 def _check_soup(text: str, marker: Path) -> None:
-    t0 = time.perf_counter()
-    for call in (lambda: parse_formula(text), lambda: UpdateRule([f"w = {text}"])):
-        try:
-            out = call()
-        except EosInputError as exc:
-            assert "\n" not in str(exc)
-        else:
-            assert isinstance(out, sp.Expr | UpdateRule)
-    assert time.perf_counter() - t0 < 2.0
+    with cpu_bounded():
+        for call in (lambda: parse_formula(text), lambda: UpdateRule([f"w = {text}"])):
+            try:
+                out = call()
+            except EosInputError as exc:
+                assert "\n" not in str(exc)
+            else:
+                assert isinstance(out, sp.Expr | UpdateRule)
     assert list(marker.iterdir()) == []
 
 
