@@ -57,7 +57,7 @@ def test_registry_and_specs() -> None:
     [
         (lambda: resolve_flow("centrall"), "unknown flow"),
         (lambda: resolve_flow("central:k"), "name:key=value"),
-        (lambda: get_flow("central").param_array(0.5, k=4), r"\[1, 3\]"),
+        (lambda: get_flow("central").param_array(0.5, k=65), r"\[1, 64\]"),
         (lambda: get_flow("central").param_array(0.5, kk=1), "no parameter"),
         (lambda: get_flow("edge").param_array(0.5, curvature="hessian"), "one of"),
         (lambda: get_flow("central").param_array(0.5, beta=0.5), "plain GD"),
@@ -185,7 +185,7 @@ def _sdcp_reference(a: np.ndarray, B: np.ndarray, k: int) -> float:
     )
 
 
-@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("k", [2, 3, 5])
 def test_sdcp_solver_against_reference(k: int) -> None:
     from eostheory.flows._linalg import min_eig_svec, sdcp_solve, svec_pairs
 
@@ -205,6 +205,11 @@ def test_sdcp_solver_against_reference(k: int) -> None:
         assert min_eig_svec(x, k, I, J, wt) >= -1e-10
         assert min_eig_svec(z, k, I, J, wt) >= -1e-8 * (1 + np.abs(a).max())
         assert abs(x @ z) <= 1e-8 * (1 + np.abs(a).max() * (1 + np.abs(x).max()))
+        # the matrix complementarity ZX = 0, which tr(XZ) ~ 0 does not imply to the same order
+        X, Z = np.zeros((k, k)), np.zeros((k, k))
+        X[I, J] = X[J, I] = x / wt
+        Z[I, J] = Z[J, I] = z / wt
+        assert np.abs(Z @ X).max() <= 1e-12 * (1 + np.abs(a).max()) * (1 + np.abs(x).max())
         ref = _sdcp_reference(a, B, k)
         assert 0.5 * x @ B @ x + a @ x <= ref + 1e-8 * (1 + abs(ref))
 

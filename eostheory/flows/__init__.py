@@ -1,7 +1,7 @@
 """Continuous-time (and discrete) models of GD at the edge of stability, defined once each.
 
-Flows (``FLOWS``): ``gradient``, ``stable``, ``modified``, ``central`` (``k`` = 1 to 3
-eigenvalues), ``central-hb`` (heavy ball), ``hb-modified`` (heavy ball's modified
+Flows (``FLOWS``): ``gradient``, ``stable``, ``modified``, ``central`` (any number ``k``
+of eigenvalues), ``central-hb`` (heavy ball), ``hb-modified`` (heavy ball's modified
 equation), ``rod``, ``edge`` / ``edge-rayleigh`` and ``selfstab`` (the projected-GD
 constrained trajectory), plus Damian's reduced map (:func:`reduced_map`,
 :class:`ReducedMap`).  Time is counted in GD steps.

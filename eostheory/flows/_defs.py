@@ -1,4 +1,4 @@
-"""The flows: gradient, stable, modified, central (k <= 3), heavy-ball central, rod, edge, self-stabilization."""
+"""The flows: gradient, stable, modified, central (any k), heavy-ball central, rod, edge, self-stabilization."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ __all__ = [
     "StableFlow",
 ]
 
+#: the most eigenvalues the central flow tracks: the flow's own check caps k at the parameter
+#: count; past 64 the complementarity problem's dense system (k(k+1)/2 = 2080 unknowns) and the
+#: k(k+1)/2 third-derivative contractions per evaluation cost more than any use here needs
+MAX_TRACKED = 64
 _COMMON = "DIM + 4"  # centre (DIM), predicted loss, predicted oscillation, sharpness, edge indicator
 
 
@@ -312,7 +316,8 @@ def _ws(*blocks: str) -> tuple[vf.Block, ...]:
 
 
 _WS_PLAIN = _ws("g:n", "h:n*n")
-_WS_CENTRAL = _ws("g:n", "lam:n", "d:6*n", "x:6", "h:n*n", "v:n*n", "ui:n", "uj:n", "tmp:n", "buf:n", "row:n")
+# d and x hold up to k = n tracked eigenvalues: k(k+1)/2 <= n*n rows of length n
+_WS_CENTRAL = _ws("g:n", "lam:n", "d:n*n*n", "x:n*n", "h:n*n", "v:n*n", "ui:n", "uj:n", "tmp:n", "buf:n", "row:n")
 _WS_HB = _ws("g:n", "ds:n", "h:n*n", "v:n*n", "lam:n", "u:n")
 _WS_ROD = _ws("delta:n", "wp:n", "wm:n", "gp:n", "gm:n", "hp:n*n", "hm:n*n", "sig:n*n", "sv:n*n", "slam:n")
 _WS_EDGE = _ws("uh:n", "gp:n", "gm:n", "hu:n", "cp:n", "cm:n", "h:n*n")
@@ -375,10 +380,16 @@ for _flow in [
             "NY": "DIM",
             "NAUX": "DIM + 6",
             "GAP_TOL": "1e-8",
+            "LOW_TOL": "1e-9",
             "WS0": "8",
         },
         (
-            FlowParam("k", 1, "number of tracked top eigenvalues (1 to 3)", integer_range=(1, 3)),
+            FlowParam(
+                "k",
+                1,
+                "number of tracked top eigenvalues (1 to the number of parameters)",
+                integer_range=(1, MAX_TRACKED),
+            ),
             FlowParam("tau", 1.0, "relaxation time of the stability constraint, in steps"),
         ),
         extras=vf.CentralField.extras,

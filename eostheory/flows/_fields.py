@@ -61,6 +61,8 @@ F_DEGENERATE = 5
 
 #: relative eigen-gap below which the tracked eigenvalues count as degenerate
 GAP_TOL = 1e-8
+#: the central flow's degenerate-boundary test (flows/_src_central.py LOW_TOL)
+LOW_TOL = 1e-9
 GAP_TOL_SS = 1e-10
 
 
@@ -260,8 +262,10 @@ class CentralField(VectorField):
         elif flag == 2:
             o.raise_flag(F_SDCP, e)
         if e >= 0.0 and k < n and nxt is not None:
+            # a degenerate boundary matters only where X uses the lowest tracked eigenvector
             gap = float(lam[0]) - nxt
-            if gap < GAP_TOL * max(1.0, abs(top)):
+            low = float(np.abs(x[I == 0]).max())
+            if gap < GAP_TOL * max(1.0, abs(top)) and low > LOW_TOL * float(np.abs(x).max()):
                 o.raise_flag(F_NO_GAP, gap)
         return g, lam, D, x, e
 

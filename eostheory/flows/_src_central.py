@@ -1,7 +1,7 @@
 """numba source of the central flow (one or several eigenvalues) and its heavy-ball version.
 
 State ``y = w``.  Parameters ``p = [eta, k, tau]``: step size, number of tracked top
-eigenvalues (1 <= k <= 3), relaxation time of the stability constraint (in steps).
+eigenvalues (1 <= k <= DIM), relaxation time of the stability constraint (in steps).
 
 With :math:`M = U^\\top H U` the block of the Hessian on the top-k eigenvectors, the flow is
 :math:`\\dot w = -\\eta[\\nabla L + \\tfrac12 \\sum_{ij} X_{ij} \\nabla M_{ij}]`,
@@ -47,6 +47,9 @@ from eostheory.flows._src_common import F_NO_GAP, F_NO_GRADS, F_SDCP, _dot, sym_
 from eostheory.integrate._names import DIM, grad, hess, loss, third
 
 GAP_TOL = 1e-8
+#: X's weight on the lowest tracked eigenvector, relative to its largest entry, below which a
+#: degenerate boundary of the tracked block is harmless
+LOW_TOL = 1e-9
 
 
 def central_core(y, p, c, ws, g, lam, D, x):
@@ -100,9 +103,18 @@ def central_core(y, p, c, ws, g, lam, D, x):
         ws[0] = F_SDCP
         ws[1] = e
     if e >= 0.0 and k < n:
+        # a tracked eigenvalue degenerate with the first untracked one leaves the flow undefined
+        # only if X uses its eigenvector (row 0 of X in the ascending block): a cluster far
+        # below the edge may be split by k without changing the flow
+        xmax = 0.0
+        xlow = 0.0
+        for q in range(m):
+            xmax = max(xmax, abs(x[q]))
+            if I[q] == 0:
+                xlow = max(xlow, abs(x[q]))
         top = lam[n - 1]
         gap = lam[n - k] - lam[n - k - 1]
-        if gap < GAP_TOL * max(1.0, abs(top)):
+        if gap < GAP_TOL * max(1.0, abs(top)) and xlow > LOW_TOL * xmax:
             ws[0] = F_NO_GAP
             ws[1] = gap
     return e

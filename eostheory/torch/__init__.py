@@ -13,7 +13,7 @@ CUDA when present), in float32 or float64.
   :func:`gni`.
 - :func:`mlp`, :func:`cnn`, :func:`build_model`; :func:`digits`, :func:`gaussian_mixture`,
   :func:`teacher_student`, :func:`chebyshev`, :func:`from_arrays`, :func:`load_npz`.
-- :func:`solve_torch_flow`: the stable, central (k <= 3), rod and edge flows of
+- :func:`solve_torch_flow`: the stable, central (any k), rod and edge flows of
   :mod:`eostheory.flows` on a torch objective, matrix-free, with work counters;
   :func:`gd_midpoints` and :func:`flow_vs_gd` compare them with GD's midpoints.
 - :class:`TorchStep`: an optimizer's update rule (the single definition in
