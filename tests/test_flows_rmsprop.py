@@ -97,6 +97,7 @@ def _flow_fixed_point(square: str, start: np.ndarray) -> tuple[np.ndarray, objec
     return _newton(f, start), rf
 
 
+@pytest.mark.slow  # compiles the RMSProp flow for the toy (the reference test runs its source uncompiled)
 def test_flow_fixed_point_is_the_cycle(cycle):
     a, y, s = cycle
     # long integration (fast path, dopri5) from RMSProp's start reaches the fixed point ...

@@ -40,7 +40,15 @@ def _agree(r, ty, n=None, tol=1e-8):
 
 # the toy "selfstab" (sympy, numba) and the same loss in torch, same RK4 and dt = 0.25
 @pytest.mark.parametrize(
-    "spec", ["gradient", "central", "central:k=2:tau=0.5", "edge", "edge-rayleigh", "edge:growth=log"]
+    "spec",
+    [
+        "gradient",
+        "central",
+        pytest.param("central:k=2:tau=0.5", marks=pytest.mark.slow),  # its own compiled module: slow pass
+        "edge",
+        "edge-rayleigh",
+        "edge:growth=log",
+    ],
 )
 def test_cross_backend_selfstab(spec):
     x0, eta = [0.3, 1.5], 0.45
@@ -80,6 +88,7 @@ def test_cross_backend_stable_until_the_edge():
     _agree(r, ty, n=len(ty.t) - 1)
 
 
+@pytest.mark.slow
 def test_cross_backend_central_three_eigenvalues():
     x0, eta = [1.2, 1.3, 1.4], 0.6
     r = et.solve_torch_flow(et.FunctionObjective(deep_scalar, x0), "central:k=3", eta=eta, steps=30)
