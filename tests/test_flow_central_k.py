@@ -197,5 +197,54 @@ def test_untracked_eigenvalues_change_only_the_transient(pot: eos.Potential) -> 
 def test_k_above_the_parameter_count_is_refused(pot: eos.Potential) -> None:
     with pytest.raises(eos.EosInputError, match=r"k=7 eigenvalues needs at least 7 parameters; .* has 6"):
         solve_flow(pot, "central:k=7", x0=X0, eta=ETA, steps=5)
-    with pytest.raises(eos.EosInputError, match=r"must lie in \[1, 64\]"):
+    with pytest.raises(eos.EosInputError, match=r"must lie in \[0, 64\]"):
         solve_flow(pot, "central:k=65", x0=X0, eta=ETA, steps=5)
+    with pytest.raises(eos.EosInputError, match=r"track must lie in \(0, 1\]"):
+        solve_flow(pot, "central:k=0:track=1.5", x0=X0, eta=ETA, steps=5)
+
+
+# --- k = 0: every eigenvalue above a fraction of the threshold ------------------------------
+
+
+@pytest.mark.slow
+def test_auto_k_is_the_fixed_k_it_counts(pot: eos.Potential) -> None:
+    """k = 0 with track = 0.5 tracks exactly the two x eigenvalues here: the k = 2 flow, bit for bit.
+
+    With track = 0.9 the second eigenvalue joins at 3.6, where its relaxed constraint is
+    already active (it rises faster than margin/tau): the flow jumps there and ends 1.2e-2 away
+    from k = 2 over the way (same fixed point).  A fraction well below the edge avoids that.
+    """
+    c2 = _run(pot, 2)
+    r0 = solve_flow(pot, "central:k=0", x0=X0, eta=ETA, steps=100, method="rk4", dt=0.125)
+    assert np.array_equal(np.asarray(r0.center), c2)
+    r9 = solve_flow(pot, "central:k=0:track=0.9", x0=X0, eta=ETA, steps=100, method="rk4", dt=0.125)
+    late = np.abs(np.asarray(r9.center) - c2).max()
+    assert 1e-3 < late < 5e-2 and np.abs(np.asarray(r9.center)[-1] - c2[-1]).max() < 1e-12
+
+
+@pytest.mark.parametrize("eig_method", ["dense", "lanczos"])
+def test_auto_k_on_the_network_oracle_is_the_toy_field(eig_method: str, pot: eos.Potential) -> None:
+    """The k = 0 field through the torch oracle (growing, warm Lanczos) equals the toy field.
+
+    States: far from the edge (one eigenvalue counted), with both x eigenvalues above
+    track * 2/eta = 2 (two counted), and by the corner where they bind.
+    """
+    torch = pytest.importorskip("torch")
+    from eostheory.torch._flow_oracle import EigenSource, NetworkOracle, WorkCounter
+    from eostheory.torch._toys import potential_objective
+
+    field = FLOWS["central"]
+    P = field.named(field.param_array(ETA, k="0"))
+    toy = ToyOracle(compile_potential(pot), np.array(pot.constant_values(None)))
+    obj = potential_objective(pot, X0)
+    cnt = WorkCounter(obj)
+    net = NetworkOracle(obj, cnt, EigenSource(cnt, 0, eig_method, 1e-12))
+    s3 = math.sqrt(2 / ETA - 1)
+    states = [[0.05, 0.03, 0.5, 0.6, 0.0, 0.3], [0.02, -0.01, 1.2, 1.3, 0.02, 0.1], [1e-3, -1e-3, s3, s3, 1e-3, 0.01]]
+    counts = []
+    for w in states:
+        ref = field.vector_field.rhs(toy, np.array(w), P)
+        got = field.vector_field.rhs(net, torch.tensor(w, dtype=torch.float64), P)
+        np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=1e-9 * (1 + np.abs(ref).max()))
+        counts.append(net.auto_k - 1)
+    assert counts == [1, 2, 2]

@@ -57,7 +57,7 @@ def test_registry_and_specs() -> None:
     [
         (lambda: resolve_flow("centrall"), "unknown flow"),
         (lambda: resolve_flow("central:k"), "name:key=value"),
-        (lambda: get_flow("central").param_array(0.5, k=65), r"\[1, 64\]"),
+        (lambda: get_flow("central").param_array(0.5, k=65), r"\[0, 64\]"),
         (lambda: get_flow("central").param_array(0.5, kk=1), "no parameter"),
         (lambda: get_flow("edge").param_array(0.5, curvature="hessian"), "one of"),
         (lambda: get_flow("central").param_array(0.5, beta=0.5), "plain GD"),

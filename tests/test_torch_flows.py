@@ -52,7 +52,7 @@ def _agree(r, ty, n=None, tol=1e-8):
 )
 def test_cross_backend_selfstab(spec):
     x0, eta = [0.3, 1.5], 0.45
-    r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), spec, eta=eta, steps=40, dt=0.25)
+    r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), spec, eta=eta, steps=40, method="rk4", dt=0.25)
     ty = solve_flow("selfstab", spec, x0=x0, eta=eta, steps=40, method="rk4", dt=0.25, record_every=1)
     assert r.status == ty.status == "completed"
     _agree(r, ty)
@@ -71,7 +71,8 @@ def test_every_torch_flow_is_the_toy_flow(name):
     fl = get_flow(name)
     beta = 0.3 if fl.optimizer == "heavy-ball" else None
     x0, eta = [0.3, 1.5], 0.45
-    r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), _registry_spec(name), eta=eta, beta=beta, steps=12)
+    obj = et.FunctionObjective(selfstab, x0)
+    r = et.solve_torch_flow(obj, _registry_spec(name), eta=eta, beta=beta, steps=12, method="rk4", dt=0.25)
     ty = solve_flow("selfstab", name, x0=x0, eta=eta, beta=beta, steps=12, method="rk4", dt=0.25, record_every=1)
     assert r.status == ty.status
     n = len(ty.t) - (1 if ty.status == "stopped" else 0)  # the toy path locates an entry inside a step
@@ -91,7 +92,7 @@ def test_cross_backend_stable_until_the_edge():
 @pytest.mark.slow
 def test_cross_backend_central_three_eigenvalues():
     x0, eta = [1.2, 1.3, 1.4], 0.6
-    r = et.solve_torch_flow(et.FunctionObjective(deep_scalar, x0), "central:k=3", eta=eta, steps=30)
+    r = et.solve_torch_flow(et.FunctionObjective(deep_scalar, x0), "central:k=3", eta=eta, steps=30, method="rk4")
     ty = solve_flow("deep-scalar", "central:k=3", x0=x0, eta=eta, steps=30, method="rk4", dt=0.25, record_every=1)
     assert r.status == ty.status == "completed"
     _agree(r, ty)
@@ -100,7 +101,7 @@ def test_cross_backend_central_three_eigenvalues():
 def test_cross_backend_central_undefined_at_the_same_time():
     """central:k=2 on deep-scalar loses its eigen-gap: both paths stop at the same step and say so."""
     x0, eta = [0.5, 1.5, 2.0], 0.25
-    r = et.solve_torch_flow(et.FunctionObjective(deep_scalar, x0), "central:k=2", eta=eta, steps=30)
+    r = et.solve_torch_flow(et.FunctionObjective(deep_scalar, x0), "central:k=2", eta=eta, steps=30, method="rk4")
     ty = solve_flow("deep-scalar", "central:k=2", x0=x0, eta=eta, steps=30, method="rk4", dt=0.25, record_every=1)
     assert r.status == ty.status == "undefined"
     assert "eigen-gap" in r.message
@@ -149,12 +150,12 @@ def test_work_counters():
         ("rod", {"gradients": 0, "graphs": 2, "hvps": 2, "thirds": 0}),
         ("gradient", {"gradients": 1, "graphs": 0, "hvps": 0, "thirds": 0}),
     ]:
-        r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), spec, eta=eta, steps=5, dt=0.5)
+        r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), spec, eta=eta, steps=5, method="rk4", dt=0.5)
         w = r.work
         assert w["rhs"] == 4 * w["steps"] + 1
         for k, v in per.items():
             assert w[k] == v * w["rhs"], (spec, k)
-    r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), "central:k=2", eta=eta, steps=5, dt=0.5)
+    r = et.solve_torch_flow(et.FunctionObjective(selfstab, x0), "central:k=2", eta=eta, steps=5, method="rk4", dt=0.5)
     assert r.work["thirds"] == 4 * r.work["rhs"]  # two diagonal contractions and one pair by polarization
     assert r.cost_per_rhs == pytest.approx(r.cost.cost(r.work) / r.work["rhs"])
 
@@ -173,7 +174,7 @@ def test_bad_input():
         et.solve_torch_flow(obj, "central:k=3", eta=0.4, steps=5)
     with pytest.raises(EosInputError, match="entries"):
         et.solve_torch_flow(obj, "edge", eta=0.4, steps=5, x0=[1.0, 2.0, 3.0])
-    with pytest.raises(EosInputError, match="rk4, euler or exponential"):
+    with pytest.raises(EosInputError, match="euler, rk4 or exponential"):
         et.solve_torch_flow(obj, "edge", eta=0.4, steps=5, method="dopri5")
     with pytest.raises(EosInputError, match="no parameter"):
         et.solve_torch_flow(obj, "edge", eta=0.4, steps=5, params={"k": 2})
@@ -272,7 +273,7 @@ def test_edge_exponential_converges_to_the_flow_and_keeps_the_two_cycle():
     point is still GD's 2-cycle (c = 0, r^2 = (S - 2/eta)/Q; measured to 1e-16: at the fixed
     point the secant curvature is 2/eta whatever the step)."""
     obj = et.FunctionObjective(selfstab, [0.3, 1.5])
-    ref = et.solve_torch_flow(obj, "edge", eta=0.45, steps=10, dt=0.01)  # RK4: O(dt^4) ~ 1e-9 off
+    ref = et.solve_torch_flow(obj, "edge", eta=0.45, steps=10, method="rk4", dt=0.01)  # RK4: O(dt^4) ~ 1e-9 off
     errs = []
     for dt in (0.04, 0.02, 0.01):
         r = et.solve_torch_flow(obj, "edge", eta=0.45, steps=10, method="exponential", dt=dt)
@@ -314,3 +315,39 @@ def test_worked_example_quick(tmp_path):
     assert ex["rhs_per_step"] == pytest.approx(1.0, abs=0.01)  # one evaluation per GD step
     assert ex["per_rhs"]["hvps"] == 1.0 and ex["per_rhs"]["gradients"] + ex["per_rhs"]["graphs"] == 3.0
     assert rows["edge (euler, dt=0.5)"]["rhs_per_step"] == pytest.approx(2.0, abs=0.01)
+
+
+@pytest.mark.parametrize("kind", ["heavy-ball", "nesterov"])
+def test_gd_midpoints_with_momentum_is_the_update_rule(kind):
+    """Momentum GD on a 2-D quadratic equals the update rule written out (v <- beta v + g)."""
+    lam = np.array([1.0, 4.0])
+    obj = et.FunctionObjective(lambda w: 0.5 * (torch.tensor(lam) * w**2).sum(), [0.3, -0.2])
+    eta, beta = 0.4, 0.6
+    gd = et.gd_midpoints(obj, eta=eta, steps=30, beta=beta, kind=kind)
+    w, v = np.array([0.3, -0.2]), np.zeros(2)
+    ws = [w]
+    for _ in range(30):
+        g = lam * w
+        v = beta * v + g
+        w = w - eta * (v if kind == "heavy-ball" else g + beta * v)
+        ws.append(w)
+    W = np.array(ws)
+    np.testing.assert_allclose(gd.w, W, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(gd.midpoint, (W[:-2] + 2 * W[1:-1] + W[2:]) / 4, rtol=0, atol=1e-15)
+    with pytest.raises(EosInputError, match="beta"):
+        et.gd_midpoints(obj, eta=eta, steps=5, beta=1.0)
+    with pytest.raises(EosInputError, match="kind"):
+        et.gd_midpoints(obj, eta=eta, steps=5, beta=0.5, kind="adam")
+
+
+def test_torch_defaults_are_used_only_without_a_method():
+    """The central flow's own discretisation by default; naming a method gives the generic one."""
+    obj = et.FunctionObjective(selfstab, [0.3, 1.5])
+    r = et.solve_torch_flow(obj, "central", eta=0.45, steps=2)
+    assert (r.method, r.dt, r.params["tau"]) == ("euler", 0.25, 0.25)
+    r = et.solve_torch_flow(obj, "central", eta=0.45, steps=2, params={"tau": 2.0})
+    assert (r.method, r.params["tau"]) == ("euler", 2.0)  # a parameter the caller sets is kept
+    r = et.solve_torch_flow(obj, "central", eta=0.45, steps=2, method="rk4")
+    assert (r.method, r.dt, r.params["tau"]) == ("rk4", 0.25, 1.0)
+    assert et.solve_torch_flow(obj, "edge", eta=0.45, steps=2).method == "exponential"
+    assert et.solve_torch_flow(obj, "rod", eta=0.45, steps=2).method == "rk4"

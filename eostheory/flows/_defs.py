@@ -387,10 +387,12 @@ for _flow in [
             FlowParam(
                 "k",
                 1,
-                "number of tracked top eigenvalues (1 to the number of parameters)",
-                integer_range=(1, MAX_TRACKED),
+                "number of tracked top eigenvalues (1 to the number of parameters); 0 = every "
+                "eigenvalue at or above track * 2/eta, counted afresh at each evaluation",
+                integer_range=(0, MAX_TRACKED),
             ),
             FlowParam("tau", 1.0, "relaxation time of the stability constraint, in steps"),
+            FlowParam("track", 0.5, "with k=0: the fraction of 2/eta at or above which eigenvalues are tracked"),
         ),
         extras=vf.CentralField.extras,
         cost={"gradients": "1", "eigendecompositions": "1", "third-derivative contractions": "k(k+1)/2 (+1 per pair)"},

@@ -212,17 +212,46 @@ class CentralField(VectorField):
     def applicable(self, n: int, P: Params) -> str | None:
         if P.k > n:
             return f"central flow with k={P.k} eigenvalues needs at least {P.k} parameters; it has {n}"
+        if not 0.0 < P.track <= 1.0:
+            return f"track must lie in (0, 1] (a fraction of 2/eta), got {P.track:g}"
         return None
+
+    @staticmethod
+    def tracked(o: Any, pt: Any, P: Params) -> tuple[Any, Any, float | None]:
+        """The tracked top eigenpairs (descending) and the next eigenvalue.
+
+        ``k >= 1``: the top ``k``.  ``k = 0``: every eigenvalue at or above
+        ``track * 2/eta`` (at least the top one), found by asking for one more pair than the
+        last count (``o.auto_k``) and doubling while all of them are above the level, so a
+        network's Lanczos solve stays the same size (and warm) while the count is stable.
+        """
+        k = int(P.k)
+        if k >= 1:
+            return pt.eigh_top(k)
+        level = P.track * 2.0 / P.eta
+        n = o.n
+        j = min(n, max(2, int(getattr(o, "auto_k", 2))))
+        while True:
+            lam_d, U_d, nxt = pt.eigh_top(j)
+            lam_np = np.asarray(lam_d, dtype=np.float64)
+            cnt = int(np.sum(lam_np >= level))
+            if cnt < j or j == n:
+                break
+            j = min(n, 2 * j)
+        k = max(1, cnt)
+        o.auto_k = min(n, k + 1)
+        return lam_d[:k], U_d[:, :k], (float(lam_np[k]) if k < j else nxt)
 
     def core(self, o: Any, w: Any, P: Params) -> tuple[Any, np.ndarray, Any, np.ndarray, float]:
         """(gradient, top-k eigenvalues ascending, rows D, svec(X), edge indicator)."""
         xp = o.xp
-        eta, k, tau = P.eta, int(P.k), P.tau
+        eta, tau = P.eta, P.tau
         thr = 2.0 / eta
         pt = o.at(w, True)
         g = pt.grad()
-        lam_d, U_d, nxt = pt.eigh_top(k)
+        lam_d, U_d, nxt = self.tracked(o, pt, P)
         lam = np.asarray(lam_d, dtype=np.float64)[::-1].copy()  # ascending within the top k
+        k = len(lam)
         U = xp.flip_columns(U_d)
         top = float(lam[k - 1])
         I, J, wt = svec_pairs(k)
@@ -270,7 +299,9 @@ class CentralField(VectorField):
         return g, lam, D, x, e
 
     def rhs(self, o: Any, y: Any, P: Params) -> Any:
-        g, _lam, D, x, _e = self.core(o, y, P)
+        core = self.core(o, y, P)
+        o.remember("central", y, core)  # the observation at this state reuses it
+        g, _lam, D, x, _e = core
         xt = o.xp.from_numpy(x, g)
         return -P.eta * (g + 0.5 * (xt @ D))
 
@@ -282,9 +313,10 @@ class CentralField(VectorField):
 
     def observe(self, o: Any, y: Any, P: Params) -> Observation:
         saved = (o.flag, o.flag_value)
-        _g, lam, _D, x, e = self.core(o, y, P)
+        core = o.recall("central", y)
+        _g, lam, _D, x, e = core if core is not None else self.core(o, y, P)
         o.flag, o.flag_value = saved
-        I, J, _wt = svec_pairs(int(P.k))
+        I, J, _wt = svec_pairs(len(lam))
         tr = sum(float(x[q]) for q in range(len(x)) if I[q] == J[q])
         lx = sum(float(lam[int(I[q])] * x[q]) for q in range(len(x)) if I[q] == J[q])
         S = float(lam[-1])
@@ -331,7 +363,9 @@ class CentralHeavyBallField(VectorField):
 
     def rhs(self, o: Any, y: Any, P: Params) -> Any:
         n = o.n
-        s2, _e, _S, g, ds = self.core(o, y, P)
+        core = self.core(o, y, P)
+        o.remember("central-hb", y, core)  # the observation at this state reuses it
+        s2, _e, _S, g, ds = core
         gb = g + 0.5 * s2 * ds
         v = y[n:]
         return o.xp.cat([-P.eta * (P.beta * v + gb), -(1.0 - P.beta) * v + gb])
@@ -344,7 +378,8 @@ class CentralHeavyBallField(VectorField):
 
     def observe(self, o: Any, y: Any, P: Params) -> Observation:
         saved = (o.flag, o.flag_value)
-        s2, e, S, _g, _ds = self.core(o, y, P)
+        core = o.recall("central-hb", y)
+        s2, e, S, _g, _ds = core if core is not None else self.core(o, y, P)
         o.flag, o.flag_value = saved
         w = y[: o.n]
         return Observation(w, o.loss(w) + 0.5 * S * s2, math.sqrt(s2), S, e, (s2, self.threshold(P) - S))
@@ -752,7 +787,8 @@ class EdgeField(VectorField):
     def observe(self, o: Any, y: Any, P: Params) -> Observation:
         n = o.n
         saved = (o.flag, o.flag_value)
-        uh, _gp, _gm, _Hu, kappa, ray = self.core(o, y, P)
+        core = o.recall("edge", y)
+        uh, _gp, _gm, _Hu, kappa, ray = core if core is not None else self.core(o, y, P)
         o.flag, o.flag_value = saved
         c, r = y[:n], float(y[2 * n])
         ls = 0.5 * (o.loss(c + r * uh) + o.loss(c - r * uh))

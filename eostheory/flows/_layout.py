@@ -52,7 +52,7 @@ def layout_constants(flow: Flow) -> dict[str, str]:
 
 
 # placeholders for linters (see the module docstring)
-P_ETA = P_BETA = P_K = P_TAU = P_EXTENT = P_CURVATURE = P_GROWTH = 0
+P_ETA = P_BETA = P_K = P_TAU = P_TRACK = P_EXTENT = P_CURVATURE = P_GROWTH = 0
 EXTENT_FULL = EXTENT_OSCILLATION = CURVATURE_RAYLEIGH = CURVATURE_SECANT = GROWTH_LINEAR = GROWTH_LOG = 0.0
 WS_G = WS_H = WS_LAM = WS_D = WS_X = WS_V = WS_UI = WS_UJ = WS_TMP = WS_BUF = WS_ROW = WS_DS = WS_U = 0
 WS_DELTA = WS_WP = WS_WM = WS_GP = WS_GM = WS_HP = WS_HM = WS_SIG = WS_SV = WS_SLAM = 0

@@ -1,7 +1,8 @@
 """numba source of the central flow (one or several eigenvalues) and its heavy-ball version.
 
-State ``y = w``.  Parameters ``p = [eta, k, tau]``: step size, number of tracked top
-eigenvalues (1 <= k <= DIM), relaxation time of the stability constraint (in steps).
+State ``y = w``.  Parameters ``p = [eta, k, tau, track]``: step size, number of tracked top
+eigenvalues (1 <= k <= DIM; 0 = every eigenvalue at or above ``track * 2/eta``), relaxation
+time of the stability constraint (in steps).
 
 With :math:`M = U^\\top H U` the block of the Hessian on the top-k eigenvectors, the flow is
 :math:`\\dot w = -\\eta[\\nabla L + \\tfrac12 \\sum_{ij} X_{ij} \\nabla M_{ij}]`,
@@ -28,6 +29,7 @@ from eostheory.flows._layout import (
     P_ETA,
     P_K,
     P_TAU,
+    P_TRACK,
     WS_BUF,
     WS_D,
     WS_DS,
@@ -55,7 +57,9 @@ LOW_TOL = 1e-9
 def central_core(y, p, c, ws, g, lam, D, x):
     """Gradient, eigenvalues, sharpness-gradient rows ``D`` (svec-weighted) and svec(X).
 
-    Returns the edge indicator :math:`-\\lambda_{\\min}(\\alpha)` (>= 0 when the constraint binds).
+    Returns the edge indicator :math:`-\\lambda_{\\min}(\\alpha)` (>= 0 when the constraint
+    binds) and the number of tracked eigenvalues (``k``, or with ``k = 0`` the count at or
+    above ``track * 2/eta``).
     """
     n = DIM
     eta = p[P_ETA]
@@ -67,6 +71,11 @@ def central_core(y, p, c, ws, g, lam, D, x):
     hess(y, c, h)
     V = ws[WS_V : WS_V + n * n].reshape((n, n))
     sym_eigh(h, lam, V)
+    if k == 0:  # every eigenvalue at or above track * 2/eta (at least the top one)
+        level = p[P_TRACK] * thr
+        k = 1
+        while k < n and lam[n - k - 1] >= level:
+            k += 1
     I, J, wt = svec_pairs(k)
     m = k * (k + 1) // 2
     ui = ws[WS_UI : WS_UI + n]
@@ -117,7 +126,7 @@ def central_core(y, p, c, ws, g, lam, D, x):
         if gap < GAP_TOL * max(1.0, abs(top)) and xlow > LOW_TOL * xmax:
             ws[0] = F_NO_GAP
             ws[1] = gap
-    return e
+    return e, k
 
 
 def central1_core(y, p, c, ws, g, lam, D, x):
@@ -143,25 +152,24 @@ def central1_core(y, p, c, ws, g, lam, D, x):
         if not b > 1e-300:
             ws[0] = F_NO_GRADS
             ws[1] = b
-            return e
+            return e, 1
         x[0] = -2.0 * a / (eta * b)
         if n > 1 and lam[n - 1] - lam[n - 2] < GAP_TOL * max(1.0, abs(lam[n - 1])):
             ws[0] = F_NO_GAP
             ws[1] = lam[n - 1] - lam[n - 2]
-    return e
+    return e, 1
 
 
 def central_eval(y, p, c, ws):
     """Evaluate the core on the workspace; returns (edge indicator, k, m)."""
     n = DIM
-    k = int(p[P_K])
-    m = k * (k + 1) // 2
+    mmax = n * (n + 1) // 2  # room for every k (the workspace holds n*n*n and n*n)
     g = ws[WS_G : WS_G + n]
     lam = ws[WS_LAM : WS_LAM + n]
-    D = ws[WS_D : WS_D + m * n].reshape((m, n))
-    x = ws[WS_X : WS_X + m]
-    e = central_core(y, p, c, ws, g, lam, D, x)
-    return e, k, m
+    D = ws[WS_D : WS_D + mmax * n].reshape((mmax, n))
+    x = ws[WS_X : WS_X + mmax]
+    e, k = central_core(y, p, c, ws, g, lam, D, x)
+    return e, k, k * (k + 1) // 2
 
 
 def flow_rhs(y, p, c, ws, out):

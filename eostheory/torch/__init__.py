@@ -77,6 +77,7 @@ from eostheory.torch._eoss import (  # noqa: E402
     eoss_run,
 )
 from eostheory.torch._flows import (  # noqa: E402
+    TORCH_DEFAULTS,
     TORCH_FLOWS,
     CostModel,
     GDMidpoints,
@@ -181,6 +182,7 @@ __all__ = [
     "MEASURES",
     "MODELS",
     "SCHEDULES",
+    "TORCH_DEFAULTS",
     "TORCH_FLOWS",
     "TORCH_MISSING",
     "TRACKABLE",

@@ -51,8 +51,15 @@ def gd_midpoints(
     sharpness_every: int = 0,
     eig_method: str = "lanczos",
     progress: bool = False,
+    beta: float = 0.0,
+    kind: str = "heavy-ball",
 ) -> GDMidpoints:
     """Full-batch GD ``w <- w - eta grad L(w)`` for ``steps`` steps, every iterate kept.
+
+    With ``beta > 0``, momentum GD from a zero buffer: ``v <- beta v + g`` and
+    ``w <- w - eta v`` (``kind="heavy-ball"``) or ``w <- w - eta (g + beta v)``
+    (``kind="nesterov"``), the update rules of the momentum flows (``edge-hb``, ``rod-hb``,
+    ``central-hb``, ``hb-modified``); the midpoints are formed the same way.
 
     Args:
         objective: the objective.
@@ -72,9 +79,15 @@ def gd_midpoints(
     steps = int(steps)
     if steps < 1:
         raise EosInputError(f"steps must be >= 1, got {steps}")
+    beta = float(beta)
+    if not 0.0 <= beta < 1.0:
+        raise EosInputError(f"beta must lie in [0, 1), got {beta:g}")
+    if kind not in ("heavy-ball", "nesterov"):
+        raise EosInputError(f"kind must be heavy-ball or nesterov, got {kind!r}")
     w = objective.as_theta(objective.theta0 if x0 is None else x0)
     tracker = EigenTracker(1, method=eig_method) if sharpness_every else None
     ws, ls, ss = [], [], []
+    v = torch.zeros_like(w)  # the momentum buffer (unused when beta = 0)
     t0 = time.perf_counter()
     from eostheory.torch._flow_solve import progress_bar
 
@@ -90,7 +103,11 @@ def gd_midpoints(
             if tracker is not None and t % sharpness_every == 0:
                 s = tracker(objective.hessian(w)).top
             ss.append(s)
-            w = w - eta * g
+            if beta == 0.0:
+                w = w - eta * g
+            else:
+                v = beta * v + g
+                w = w - eta * (v if kind == "heavy-ball" else g + beta * v)
             if bar is not None and t < steps:
                 bar.update(1)
     finally:

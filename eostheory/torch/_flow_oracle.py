@@ -148,16 +148,19 @@ class EigenSource:
     """Top eigenpairs along the trajectory: dense for small objectives, warm Lanczos otherwise.
 
     The vector field's ``k`` pairs and the observation's sharpness have their own warm
-    trackers; another ``k`` (the rank-``r`` rod's initial extent) gets a cold solve.
+    trackers; another ``k`` (the rank-``r`` rod's initial extent, or the central flow's
+    ``k = 0`` mode, which asks for one pair more than its last count) gets a warm tracker of
+    its own, kept for the next request of that size.
     """
 
     def __init__(self, counter: WorkCounter, k: int, method: str, tol: float) -> None:
         self.cnt = counter
-        self.k = k
+        self.k = max(1, k)
         self.method = method
         self.tol = tol
-        self.tracker = EigenTracker(k, method=method, tol=tol) if method != "dense" else None
+        self.tracker = EigenTracker(self.k, method=method, tol=tol) if method != "dense" else None
         self.obs_tracker = EigenTracker(1, method=method, tol=tol) if method != "dense" else None
+        self.others: dict[int, EigenTracker] = {}
 
     def pairs(self, op: HessianOperator, k: int | None = None) -> tuple[np.ndarray, Any, float | None]:
         """Top-k values (descending, NumPy), vectors (columns) and the next value (dense only)."""
@@ -171,8 +174,10 @@ class EigenSource:
         if k == self.k:
             res = self.tracker(op)
             return np.asarray(res.values, dtype=np.float64), res.vectors, None
-        method = "lanczos" if self.method == "power" else self.method  # power: top pair only
-        res = EigenTracker(k, method=method, tol=self.tol)(op)
+        if k not in self.others:
+            method = "lanczos" if self.method == "power" else self.method  # power: top pair only
+            self.others[k] = EigenTracker(k, method=method, tol=self.tol)
+        res = self.others[k](op)
         return np.asarray(res.values, dtype=np.float64), res.vectors, None
 
     def top(self, w: Any) -> float:

@@ -25,7 +25,7 @@ from eostheory.flows import FLAG_MESSAGES, FLOWS, FlowParam, resolve_flow
 from eostheory.flows._fields import EdgeField, Observation, Params, RodField, VectorField
 from eostheory.flows._run import Predictions
 from eostheory.integrate._steppers import get_stepper, register_stepper
-from eostheory.integrate._tableau import StepResult
+from eostheory.integrate._tableau import TABLEAUX, StepResult
 from eostheory.torch._backend import require_torch
 from eostheory.torch._flow_cost import CostModel, sync
 from eostheory.torch._flow_oracle import EigenSource, NetworkOracle, WorkCounter, add_work
@@ -33,7 +33,15 @@ from eostheory.torch._objective import Objective
 
 torch = require_torch()
 
-__all__ = ["TORCH_FLOWS", "TorchFlowResult", "progress_bar", "rod_delta_rhs", "solve_torch_flow", "torch_flows"]
+__all__ = [
+    "TORCH_DEFAULTS",
+    "TORCH_FLOWS",
+    "TorchFlowResult",
+    "progress_bar",
+    "rod_delta_rhs",
+    "solve_torch_flow",
+    "torch_flows",
+]
 
 
 def torch_flows() -> tuple[str, ...]:
@@ -60,6 +68,22 @@ _ROD_POINTS = FlowParam(
     choices=("top", "signs"),
 )
 _MAX_SIGNS_RANK = 6
+
+
+#: Each torch flow's default discretisation where it is not RK4 with dt = 0.25 and eigenvalues
+#: to 1e-6: ``method``, ``dt``, ``eig_tol`` and flow ``params``, used when ``method`` is not
+#: given.  The central flow's is the published code's scheme (Euler, substep 0.25, relaxation
+#: time equal to the substep) with a warm Lanczos solve to 1e-4: on MLP 64-16-10 it is
+#: within 1.4e-7 in sharpness and 1.3e-5 in predicted loss of the same scheme with
+#: eigenvalues to 1e-6, at 24 HVPs and 4 third-derivative contractions per GD step against
+#: RK4's 138 and 16 (benchmarks/bench_torch_flows.py).  The edge flows take the
+#: exponential integrator at dt = 1 (one evaluation per GD step; on the same MLP at
+#: eta = 2/S0 as close to GD's midpoint as RK4 at 16 evaluations, docs/torch.md).
+TORCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "central": {"method": "euler", "dt": 0.25, "eig_tol": 1e-4, "params": {"tau": 0.25}},
+    "edge": {"method": "exponential", "dt": 1.0},
+    "edge-rayleigh": {"method": "exponential", "dt": 1.0},
+}
 
 
 @dataclass
@@ -277,11 +301,11 @@ def solve_torch_flow(
     x0: Any = None,
     params: Mapping[str, Any] | None = None,
     beta: float | None = None,
-    method: str = "rk4",
+    method: str | None = None,
     dt: float | None = None,
     record_every: float = 1.0,
     eig_method: str | None = None,
-    eig_tol: float = 1e-6,
+    eig_tol: float | None = None,
     cost: CostModel | None = None,
     keep_state: bool = False,
     maxabs: float = 1e150,
@@ -313,16 +337,21 @@ def solve_torch_flow(
         x0: GD's starting point (``objective.theta0`` by default).
         params: flow parameters (override those in the name); see ``eostheory flows``.
         beta: the momentum of a heavy-ball flow (``central-hb``, ``hb-modified``).
-        method: ``rk4`` (default), ``euler``, or ``exponential`` (edge flows only: the
-            exponential integrator of :meth:`EdgeField.exponential_step`, one vector-field
-            evaluation per step, stable at ``dt = 1``).
-        dt: the fixed step in GD steps (default 0.25 for RK4, 1 for Euler and exponential as
-            in the toy path).
+        method: ``rk4``, ``euler``, or ``exponential`` (edge flows only: the exponential
+            integrator of :meth:`EdgeField.exponential_step`, one vector-field evaluation
+            per step, stable at ``dt = 1``).  By default each flow's own discretisation
+            (:data:`TORCH_DEFAULTS`: the central flow takes Euler steps of 0.25 with
+            ``tau = 0.25`` and eigenvalues to 1e-4, the edge flows the exponential
+            integrator at ``dt = 1``, the others RK4 with ``dt = 0.25``),
+            the cheapest that tracks GD as well as the best one measured
+            (``benchmarks/bench_torch_flows.py``, docs/torch.md).
+        dt: the fixed step in GD steps (default: the flow's, else 0.25 for RK4 and 1 for
+            Euler and exponential as in the toy path).
         record_every: record the observables every this many GD steps (on the step grid).
         eig_method: ``"dense"`` (exact, for small objectives; default when the objective has
             at most 64 parameters) or a :func:`top_eigenpairs` method (``"lanczos"``
             default otherwise), warm-started along the trajectory.
-        eig_tol: accuracy target of the iterative eigensolver.
+        eig_tol: accuracy target of the iterative eigensolver (default: the flow's, else 1e-6).
         cost: the :class:`CostModel` for the cost per step (nominal by default; see
             :func:`measure_costs`).
         keep_state: also return every recorded state (``n x records`` floats).
@@ -348,6 +377,14 @@ def solve_torch_flow(
     if fl.name not in available:
         raise EosInputError(f"flow {fl.name!r} is not available on torch objectives; known: {', '.join(available)}")
     kw = {**kw, **dict(params or {})}
+    if method is None:  # the flow's own discretisation, parameters the caller set kept
+        d = TORCH_DEFAULTS.get(fl.name, {})
+        method = str(d.get("method", "rk4"))
+        dt = d.get("dt") if dt is None else dt
+        eig_tol = d.get("eig_tol") if eig_tol is None else eig_tol
+        for name, v in d.get("params", {}).items():
+            kw.setdefault(name, v)
+    eig_tol = 1e-6 if eig_tol is None else eig_tol
     rank, points = 1, "top"
     if fl.name == "rod":
         rank = int(_ROD_RANK.value(kw.pop("rank", 1)))
@@ -361,8 +398,9 @@ def solve_torch_flow(
     vf: VectorField = fl.vector_field
     eta = float(P.eta)
     steps_f = positive_float("steps", steps)
-    if method not in ("rk4", "euler", "exponential"):
-        raise EosInputError(f"method must be rk4, euler or exponential (fixed step), got {method!r}")
+    fixed = [name for name, tab in TABLEAUX.items() if tab.b_err is None]
+    if method not in (*fixed, "exponential"):
+        raise EosInputError(f"method must be {', '.join(fixed)} or exponential (fixed step), got {method!r}")
     if method == "exponential" and not isinstance(vf, EdgeField):
         raise EosInputError(f"method exponential integrates the edge flow only, not {fl.name!r}; use rk4 or euler")
     dt = positive_float("dt", dt if dt is not None else (0.25 if method == "rk4" else 1.0))
@@ -393,6 +431,8 @@ def solve_torch_flow(
     if method == "exponential":
         stepper = get_stepper("edge_exponential")
     elif glue.rep == "lowrank":
+        if method not in ("rk4", "euler"):
+            raise EosInputError(f"the rank-r rod steps by rk4 or euler (step-and-truncate), not {method!r}")
         stepper = get_stepper("rod_lowrank_rk4" if method == "rk4" else "rod_lowrank_euler")
     else:
         stepper = get_stepper(method)

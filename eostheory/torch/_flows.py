@@ -24,9 +24,17 @@ from __future__ import annotations
 from eostheory.torch._flow_compare import GDMidpoints, align_with_gd, flow_vs_gd, gd_midpoints
 from eostheory.torch._flow_cost import CostModel, measure_costs
 from eostheory.torch._flow_oracle import EigenSource, NetworkOracle, WorkCounter
-from eostheory.torch._flow_solve import TORCH_FLOWS, TorchFlowResult, rod_delta_rhs, solve_torch_flow, torch_flows
+from eostheory.torch._flow_solve import (
+    TORCH_DEFAULTS,
+    TORCH_FLOWS,
+    TorchFlowResult,
+    rod_delta_rhs,
+    solve_torch_flow,
+    torch_flows,
+)
 
 __all__ = [
+    "TORCH_DEFAULTS",
     "TORCH_FLOWS",
     "CostModel",
     "EigenSource",
