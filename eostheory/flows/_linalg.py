@@ -258,14 +258,49 @@ def min_eig_svec(x, k, I, J, wt):
 
 
 @jit
-def _kkt(x, a, Bs, k, I, J, wt):
+def _affine(a, Bs, x, out):
+    """``out = a + Bs x`` (the dual :math:`Z = \\alpha + B[X]` in svec form)."""
     m = x.shape[0]
-    z = np.empty(m)
     for i in range(m):
         acc = a[i]
         for j in range(m):
             acc += Bs[i, j] * x[j]
-        z[i] = acc
+        out[i] = acc
+
+
+@jit
+def _face_rank(x, k, I, J, wt, lam, V):
+    """Eigen-decompose smat(x) into ``lam``, ``V``; the rank of its face (eigenvalues above 1e-7 of the top)."""
+    X = np.zeros((k, k))
+    smat(x, k, I, J, wt, X)
+    small_eigh(X, lam, V)
+    top = max(lam[k - 1], 0.0)
+    if top <= 0.0:
+        return 0
+    r = 0
+    for q in range(k):
+        if lam[q] > 1e-7 * top:
+            r += 1
+    return r
+
+
+@jit
+def _gram_svec(R, k, r, I, J, wt, G, out):
+    """``out = svec(R R^T)`` (``G`` is k x k scratch)."""
+    for i in range(k):
+        for j in range(k):
+            acc = 0.0
+            for s in range(r):
+                acc += R[i, s] * R[j, s]
+            G[i, j] = acc
+    svec(G, I, J, wt, out)
+
+
+@jit
+def _kkt(x, a, Bs, k, I, J, wt):
+    m = x.shape[0]
+    z = np.empty(m)
+    _affine(a, Bs, x, z)
     zmin = min_eig_svec(z, k, I, J, wt)
     xmin = min_eig_svec(x, k, I, J, wt) if m > 0 else 0.0
     comp = abs(_dot(x, z))
@@ -276,18 +311,11 @@ def _kkt(x, a, Bs, k, I, J, wt):
 def _polish(x, a, Bs, k, I, J, wt, out):
     """Exact solve on the face of the PSD cone that ``x`` lies on (its range); True if KKT holds."""
     m = x.shape[0]
-    X = np.zeros((k, k))
-    smat(x, k, I, J, wt, X)
     lam = np.empty(k)
     V = np.empty((k, k))
-    small_eigh(X, lam, V)
-    top = max(lam[k - 1], 0.0)
-    if top <= 0.0:
+    r = _face_rank(x, k, I, J, wt, lam, V)
+    if r == 0:
         return False
-    r = 0
-    for q in range(k):
-        if lam[q] > 1e-7 * top:
-            r += 1
     P = np.empty((k, r))
     for q in range(r):
         for i in range(k):
@@ -366,11 +394,7 @@ def _comp_residual(x, a, Bs, k, I, J, wt):
     """
     m = x.shape[0]
     z = np.empty(m)
-    for i in range(m):
-        acc = a[i]
-        for j in range(m):
-            acc += Bs[i, j] * x[j]
-        z[i] = acc
+    _affine(a, Bs, x, z)
     X = np.zeros((k, k))
     Z = np.zeros((k, k))
     smat(x, k, I, J, wt, X)
@@ -399,21 +423,14 @@ def _refine_factor(x, a, Bs, k, I, J, wt, out):
     step improved it.
     """
     m = x.shape[0]
-    X = np.zeros((k, k))
-    smat(x, k, I, J, wt, X)
     lam = np.empty(k)
     V = np.empty((k, k))
-    small_eigh(X, lam, V)
-    top = max(lam[k - 1], 0.0)
+    r = _face_rank(x, k, I, J, wt, lam, V)
     best, _zmin = _comp_residual(x, a, Bs, k, I, J, wt)
     for i in range(m):
         out[i] = x[i]
-    if top <= 0.0:
+    if r == 0:
         return best
-    r = 0
-    for q in range(k):
-        if lam[q] > 1e-7 * top:
-            r += 1
     R = np.empty((k, r))
     for s in range(r):
         for i in range(k):
@@ -428,18 +445,8 @@ def _refine_factor(x, a, Bs, k, I, J, wt, out):
     dxs = np.empty(m)
     dZ = np.zeros((k, k))
     for _it in range(8):
-        for i in range(k):
-            for j in range(k):
-                acc = 0.0
-                for s in range(r):
-                    acc += R[i, s] * R[j, s]
-                dX[i, j] = acc
-        svec(dX, I, J, wt, xs)
-        for i in range(m):
-            acc = a[i]
-            for j in range(m):
-                acc += Bs[i, j] * xs[j]
-            z[i] = acc
+        _gram_svec(R, k, r, I, J, wt, dX, xs)
+        _affine(a, Bs, xs, z)
         smat(z, k, I, J, wt, Z)
         for i in range(k):
             for s in range(r):
@@ -496,13 +503,7 @@ def _refine_factor(x, a, Bs, k, I, J, wt, out):
         for i in range(k):
             for s in range(r):
                 R[i, s] += d[i * r + s]
-        for i in range(k):
-            for j in range(k):
-                acc = 0.0
-                for s in range(r):
-                    acc += R[i, s] * R[j, s]
-                dX[i, j] = acc
-        svec(dX, I, J, wt, xs)
+        _gram_svec(R, k, r, I, J, wt, dX, xs)
         res, _zmin = _comp_residual(xs, a, Bs, k, I, J, wt)
         if res < best:
             best = res
@@ -607,6 +608,9 @@ FUNCTIONS = (
     "svec",
     "psd_project",
     "min_eig_svec",
+    "_affine",
+    "_face_rank",
+    "_gram_svec",
     "_kkt",
     "_polish",
     "_comp_residual",
