@@ -142,7 +142,8 @@ def test_cli_text_and_out(tmp_path, capsys) -> None:
         (["--flows", "central,bogus"], "unknown flow"),
         (["--flows", "central-hb"], "give --beta"),
         (["--flows", "central", "--beta", "0.5"], "drop --beta"),
-        (["--flows", "central:k=9"], "[1, 3]"),
+        (["--flows", "central:k=9"], "needs at least 9 parameters"),
+        (["--flows", "central:k=65"], "[0, 64]"),
     ],
 )
 def test_cli_errors_exit_2(capsys, extra: list[str], msg: str) -> None:

@@ -45,7 +45,7 @@ def test_registry_and_specs() -> None:
     fl, kw = resolve_flow("central:k=2:tau=0.5")
     assert fl.name == "central" and kw == {"k": "2", "tau": "0.5"}
     p = fl.param_array(0.5, **kw)
-    assert p.tolist() == [0.5, 2.0, 0.5]
+    assert p.tolist() == [0.5, 2.0, 0.5, 0.5]  # eta, k, tau, track (the k=0 level)
     assert get_flow("edge").param_array(1.0, curvature="rayleigh").tolist() == [1.0, 0.0, 0.0]
     for name, flow in FLOWS.items():
         assert flow.cost, name
