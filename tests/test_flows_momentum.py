@@ -109,7 +109,7 @@ def test_fixed_point_is_the_two_cycle(flow, toy_name, thr, x0, beta, kind):
 # the quartic at thr = 0.9 S (radius beta for heavy ball, <= 0.73 for Nesterov); selfstab at
 # thr = 4.95 (radius <= 0.91). At thr = 3 on selfstab the cycle exists but is unstable
 # (radius 3.0 / 4.1 / 6.8 for heavy ball at beta 0.3 / 0.5 / 0.9) and GD diverges from it.
-STABLE = [("quartic", 0.9, [0.2]), ("selfstab", 4.95, [0.05, 1.9])]
+STABLE = [("quartic", 0.9, [0.2]), pytest.param("selfstab", 4.95, [0.05, 1.9], marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -98,6 +98,7 @@ def test_cross_backend_central_three_eigenvalues():
     _agree(r, ty)
 
 
+@pytest.mark.slow  # compiles the deep-scalar central flow, as the k=3 check above does
 def test_cross_backend_central_undefined_at_the_same_time():
     """central:k=2 on deep-scalar loses its eigen-gap: both paths stop at the same step and say so."""
     x0, eta = [0.5, 1.5, 2.0], 0.25
