@@ -129,7 +129,8 @@ class RMSPropCentralField(VectorField):
 
     def initial(self, o: Any, w0: Any, P: Params) -> Any:
         g = o.at(w0).grad()
-        return o.xp.cat([o.xp.copy(w0), (1.0 - P.alpha) * g * g])
+        scale = 1.0 if P.start == "grad" else 1.0 - P.alpha
+        return o.xp.cat([o.xp.copy(w0), scale * g * g])
 
     def core(self, o: Any, y: Any, P: Params) -> dict[str, Any]:
         """Gradient, preconditioner, top generalized pair, :math:`d`, :math:`x` and the edge indicator."""
@@ -412,6 +413,14 @@ CENTRAL_RMSPROP = register_flow(
                 "the buffer's input: averaged = gbar^2 + diag(H Sigma H), gbar = grad L + (x/2) D^3L[u,u] "
                 "(consistent to second order); centre = grad L(w)^2 + diag(H Sigma H) (the published form)",
                 choices=("averaged", "centre"),
+            ),
+            FlowParam(
+                "start",
+                "zero",
+                "RMSProp's buffer before step 0: zero (PyTorch; nu(0) = (1 - alpha) grad L(w0)^2) or "
+                "grad (s = grad L(w0)^2, so nu(0) = grad L(w0)^2 and the first step is not 1/sqrt(1 - alpha) "
+                "times larger)",
+                choices=("zero", "grad"),
             ),
         ),
         optimizer="rmsprop",
