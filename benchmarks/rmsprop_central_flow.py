@@ -44,17 +44,27 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return np.convolve(xp, k, mode="valid")
 
 
-def rmsprop(obj: Any, eta: float, alpha: float, eps: float, steps: int, start: str) -> tuple[np.ndarray, np.ndarray]:
-    """Losses L(w_t) and sum(s_t) (the buffer step t divides by) for t = 0..steps-1."""
+def rmsprop(
+    obj: Any, eta: float, alpha: float, eps: float, steps: int, start: str, beta1: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Losses L(w_t) and sum(s_t) (the buffer step t divides by) for t = 0..steps-1.
+
+    ``beta1 > 0`` is Adam without bias correction: ``m = beta1*m + (1 - beta1)*g``,
+    ``w = w - eta*m/(sqrt(s) + eps)``, with ``m`` starting at ``grad L(w0)`` under
+    ``start="grad"`` (at zero otherwise).
+    """
     w = obj.as_theta(obj.theta0).clone()
-    s = obj.value_and_grad(w)[1] ** 2 if start == "grad" else torch.zeros_like(w)
+    g0 = obj.value_and_grad(w)[1]
+    s = g0**2 if start == "grad" else torch.zeros_like(w)
+    m = g0.clone() if start == "grad" else torch.zeros_like(w)
     losses, ssum = [], []
     for _ in range(steps):
         val, g = obj.value_and_grad(w)
         s = alpha * s + (1 - alpha) * g * g
+        m = beta1 * m + (1 - beta1) * g
         losses.append(float(val))
         ssum.append(float(s.sum()))
-        w = w - eta * g / (torch.sqrt(s) + eps)
+        w = w - eta * m / (torch.sqrt(s) + eps)
     return np.array(losses), np.array(ssum)
 
 
@@ -90,16 +100,18 @@ def compare(
     dt: float,
     method: str = "rk4",
     start: str = "grad",
+    beta1: float = 0.0,
 ) -> dict[str, Any]:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     data = et.digits(n=n)
     obj = et.NetworkObjective(et.mlp(64, 10, (hidden,), "tanh"), data, "mse", dtype="float64")
     t0 = time.perf_counter()
-    loss, ssum = rmsprop(obj, eta, alpha, eps, steps, start)
+    loss, ssum = rmsprop(obj, eta, alpha, eps, steps, start, beta1)
     t_opt = time.perf_counter() - t0
     t0 = time.perf_counter()
-    spec = f"central-rmsprop:alpha={alpha}:eps={eps}:start={start}"
+    spec = f"central-rmsprop:alpha={alpha}:eps={eps}:start={start}:beta1={beta1}"
+    thr = 2 * (1 + beta1) / (eta * (1 - beta1))
     r = et.solve_torch_flow(obj, spec, eta=eta, steps=steps - 1, dt=dt, method=method)
     t_flow = time.perf_counter() - t0
     t = r.t.astype(int)
@@ -114,6 +126,7 @@ def compare(
         "eta": eta,
         "alpha": alpha,
         "start": start,
+        "beta1": beta1,
         "steps": steps,
         "flow_status": r.status,
         "median_rel_loss_2nd_half": float(np.median(rel_loss[half])),
@@ -121,8 +134,8 @@ def compare(
         "control_median_rel_loss_2nd_half": float(np.median((np.abs(c_loss[t] - sm) / sm)[half])),
         "control_median_rel_nu_sum_2nd_half": float(np.median((np.abs(c_nu[t] - ssum[t]) / ssum[t])[half])),
         "fraction_on_edge_2nd_half": on_edge,
-        "initial_precond_sharpness_x_eta": float(r.sharpness[0] * eta),
-        "final_precond_sharpness_x_eta": float(r.sharpness[-1] * eta),
+        "initial_precond_sharpness_over_threshold": float(r.sharpness[0] / thr),
+        "final_precond_sharpness_over_threshold": float(r.sharpness[-1] / thr),
         "final_loss_rmsprop_smoothed": float(sm[-1]),
         "final_loss_flow": float(r.predicted_loss[-1]),
         "seconds_rmsprop": t_opt,
@@ -136,13 +149,14 @@ def main() -> None:
     ap.add_argument("--eta", type=float, default=None, help="step size (default 0.004 quick, 0.002 long)")
     ap.add_argument("--alpha", type=float, default=0.99)
     ap.add_argument("--eps", type=float, default=1e-8)
+    ap.add_argument("--beta1", type=float, default=0.0, help="Adam's beta1 (no bias correction); 0 is RMSProp")
     ap.add_argument("--start", choices=("grad", "zero"), default="grad", help="the buffer before step 0")
     ap.add_argument("--json", default=None, help="write the figures to this file")
     a = ap.parse_args()
     if a.quick:
-        out = compare(4, 50, a.eta or 0.004, a.alpha, a.eps, 400, 0.5, "euler", a.start)
+        out = compare(4, 50, a.eta or 0.004, a.alpha, a.eps, 400, 0.5, "euler", a.start, a.beta1)
     else:
-        out = compare(16, 200, a.eta or 0.002, a.alpha, a.eps, 1500, 0.5, "euler", a.start)
+        out = compare(16, 200, a.eta or 0.002, a.alpha, a.eps, 1500, 0.5, "euler", a.start, a.beta1)
     for k, v in out.items():
         print(f"{k:34s} {v}")
     if a.json:

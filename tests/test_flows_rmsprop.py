@@ -153,8 +153,9 @@ def test_centre_squared_gradient_misses_the_cycle(cycle):
     assert z[3] == pytest.approx((2 - y) ** 2, rel=1e-6) and z[3] > 1e-2
 
 
-def test_fast_path_equals_reference_at_random_states():
-    rf = reference_flow("selfstab", "central-rmsprop", eta=ETA, params=PARAMS)
+@pytest.mark.parametrize("beta1", [0.0, 0.5])
+def test_fast_path_equals_reference_at_random_states(beta1):
+    rf = reference_flow("selfstab", "central-rmsprop", eta=ETA, params={**PARAMS, "beta1": beta1})
     rng = np.random.default_rng(3)
     for _ in range(5):
         yv = np.array([0.3, 1.7, 1.0, 0.1]) + 0.1 * rng.standard_normal(4)
@@ -206,8 +207,60 @@ def test_tracks_rmsprop_on_an_mlp():
     spec.loader.exec_module(mod)
     out = mod.compare(4, 50, 0.004, 0.99, 1e-8, 400, 0.5, "euler", "grad")
     assert out["flow_status"] == "completed"
-    assert out["initial_precond_sharpness_x_eta"] < 2.0 < out["final_precond_sharpness_x_eta"] + 0.01
+    assert out["initial_precond_sharpness_over_threshold"] < 1.0 < out["final_precond_sharpness_over_threshold"] + 0.005
     assert out["fraction_on_edge_2nd_half"] > 0.9
     assert out["median_rel_loss_2nd_half"] < 0.02
     assert out["median_rel_nu_sum_2nd_half"] < 0.02
     assert out["control_median_rel_nu_sum_2nd_half"] > 0.02
+
+
+@pytest.mark.parametrize("beta1", [0.3, 0.5, 0.9])
+def test_adam_flow_fixed_point_is_adams_cycle(beta1):
+    """beta1 > 0 (Adam without bias correction): the fixed point is Adam's 2-cycle to 1e-8.
+
+    With eta = (1 + beta1)/(1 - beta1) the cycle has RMSProp's (a, y) at eta = 1, and the first
+    moment alternates as m_x = +-(1 - beta1)(1 + y^2)a/(1 + beta1).
+    """
+    eta = (1 + beta1) / (1 - beta1)
+    pot = toy("selfstab")
+    cp = compile_potential(pot)
+    c = np.array(pot.constant_values(None), dtype=np.float64)
+
+    def adam(z):  # z = (x, y, m_x, m_y, s_x, s_y)
+        w, m, s = z[:2], z[2:4], z[4:]
+        g = np.asarray(cp.grad(w, c))
+        m2 = beta1 * m + (1 - beta1) * g
+        s2 = ALPHA * s + (1 - ALPHA) * g * g
+        return np.concatenate([w - eta * m2 / (np.sqrt(s2) + EPS), m2, s2])
+
+    def full(z4):
+        return np.array([z4[0], z4[1], z4[2], 0.0, z4[3], 0.0])
+
+    def two_step(z4):
+        d = adam(adam(full(z4))) - full(z4)
+        return d[[0, 1, 2, 4]]
+
+    y0 = 1.85886
+    a0 = math.sqrt((2 - y0) / y0)
+    # at x = +a the stored first moment is the previous step's, -m_x
+    m0 = -(1 - beta1) * (1 + y0 * y0) * a0 / (1 + beta1)
+    z = _newton(two_step, np.array([a0, y0, m0, ((1 + y0 * y0) * a0) ** 2]))
+    assert np.max(np.abs(adam(adam(full(z))) - full(z))) < 1e-12
+    assert np.max(np.abs(adam(full(z)) + full(z) * [1, -1, 1, 1, -1, -1])) < 1e-12  # x, m_x flip; y, s hold
+    a, y, mx, s = abs(z[0]), z[1], abs(z[2]), z[3]
+    assert mx == pytest.approx((1 - beta1) * (1 + y * y) * a / (1 + beta1), abs=1e-12)
+
+    rf = reference_flow("selfstab", "central-rmsprop", eta=eta, params={**PARAMS, "beta1": beta1})
+
+    def f3(z3):
+        out, flag = rf.rhs(np.array([*z3, 0.0]))
+        assert flag == 0
+        return out[:3]
+
+    zf = _newton(f3, np.array([0.01, y + 0.01, 1.02 * s]))
+    np.testing.assert_allclose([*zf, 0.0], [0.0, y, s, 0.0], rtol=0, atol=1e-8)
+    ob = rf.observe(np.array([*zf, 0.0]))
+    assert ob[4] == pytest.approx(2 * (1 + beta1) / (eta * (1 - beta1)), abs=1e-10)  # lambda at the threshold
+    assert ob[6] == pytest.approx(a * a, abs=1e-8)  # tr Sigma = a^2
+    fl = get_flow("central-rmsprop")
+    assert fl.threshold(fl.param_array(eta, beta1=beta1)) == pytest.approx(2 * (1 + beta1) / (eta * (1 - beta1)))

@@ -50,6 +50,8 @@ class FlowParam:
     description: str
     choices: tuple[str, ...] = ()
     integer_range: tuple[int, int] | None = None
+    #: a float parameter that may be 0 (the default is > 0)
+    nonnegative: bool = False
 
     def value(self, v: Any) -> float:
         """The runtime float for ``v`` (a choice is stored as its index)."""
@@ -67,6 +69,11 @@ class FlowParam:
             if not lo <= k <= hi:
                 raise EosInputError(f"parameter {self.name} must lie in [{lo}, {hi}], got {k}")
             return float(k)
+        if self.nonnegative:
+            x = finite_float(self.name, v)
+            if x < 0:
+                raise EosInputError(f"parameter {self.name} must be >= 0, got {x:g}")
+            return x
         return positive_float(self.name, v)
 
 

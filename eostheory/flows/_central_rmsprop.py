@@ -42,6 +42,14 @@ time-averaged loss :math:`L + \tfrac12\langle\Sigma, H\rangle = L + \tfrac12 x\l
 (A coordinate with :math:`\nu_i \le 0` counts as :math:`\sqrt{\nu_i} = 0` with
 :math:`c_i = 0`: the buffer cannot go negative along the flow.)
 
+``beta1 > 0`` models Adam without bias correction (``m = beta1*m + (1 - beta1)*g``,
+``w = w - eta*m/(sqrt(v) + eps)``) with the first moment taken equal to the averaged
+gradient: only the threshold changes, to :math:`2(1+\beta_1)/(\eta(1-\beta_1))` on
+:math:`P^{-1}H`.  That is exact at Adam's 2-cycle, where the moment does not lag; it does not
+describe Adam's transients on a network (docs/flows-rmsprop.md has the figures).
+``start=grad`` starts the buffer at :math:`\nabla L(w_0)^{\odot 2}` (RMSProp's buffer
+initialised with the first squared gradient) instead of :math:`(1-\alpha)\nabla L(w_0)^{\odot 2}`.
+
 This one file is the whole flow: the reference vector field (toys and networks), the
 numba fast path for toys (spliced into the generated module) and the registry entry.
 """
@@ -71,7 +79,7 @@ DENSE_MAX = 64
 LANCZOS_TOL = 1e-10
 
 # placeholders for linters: the generated module binds the layout's values
-P_ETA = P_ALPHA = P_EPS = P_TAU = P_SQUARE = 0
+P_ETA = P_ALPHA = P_EPS = P_TAU = P_SQUARE = P_BETA1 = 0
 SQUARE_AVERAGED = SQUARE_CENTRE = 0.0
 WS_G = WS_H = WS_M = WS_V = WS_LAM = WS_PD = WS_SI = WS_U = WS_HU = WS_D = WS_S = 0
 
@@ -125,7 +133,13 @@ class RMSPropCentralField(VectorField):
     def applicable(self, n: int, P: Params) -> str | None:
         if not 0.0 < P.alpha < 1.0:
             return f"the RMSProp central flow needs 0 < alpha < 1, got alpha={P.alpha:g}"
+        if not 0.0 <= P.beta1 < 1.0:
+            return f"the RMSProp central flow needs 0 <= beta1 < 1, got beta1={P.beta1:g}"
         return None
+
+    def threshold(self, P: Params) -> float:
+        r""":math:`2(1+\beta_1)/(\eta(1-\beta_1))` on :math:`P^{-1}H` (:math:`2/\eta` for RMSProp)."""
+        return 2.0 * (1.0 + P.beta1) / (P.eta * (1.0 - P.beta1))
 
     def initial(self, o: Any, w0: Any, P: Params) -> Any:
         g = o.at(w0).grad()
@@ -138,7 +152,7 @@ class RMSPropCentralField(VectorField):
         n = o.n
         eta, tau = P.eta, P.tau
         r = -math.log(P.alpha)
-        thr = 2.0 / eta
+        thr = self.threshold(P)
         w, nu = y[:n], y[n:]
         sq = xp.sqrt_pos(nu)
         pd = sq + P.eps
@@ -197,7 +211,12 @@ class RMSPropCentralField(VectorField):
         s2 = x * o.xp.dot(k["u"], k["u"])  # tr(Sigma) = x |u|^2
         nu_sum = float(o.xp.to_numpy(y[n:]).sum())
         return Observation(
-            w, o.loss(w) + 0.5 * x * lam, math.sqrt(max(s2, 0.0)), lam, float(k["e"]), (s2, 2.0 / P.eta - lam, nu_sum)
+            w,
+            o.loss(w) + 0.5 * x * lam,
+            math.sqrt(max(s2, 0.0)),
+            lam,
+            float(k["e"]),
+            (s2, self.threshold(P) - lam, nu_sum),
         )
 
 
@@ -211,7 +230,7 @@ def rmsc_core(y, p, c, ws):
     tau = p[P_TAU]
     eps = p[P_EPS]
     r = -np.log(p[P_ALPHA])
-    thr = 2.0 / eta
+    thr = 2.0 * (1.0 + p[P_BETA1]) / (eta * (1.0 - p[P_BETA1]))
     w = y[:n]
     g = ws[WS_G : WS_G + n]
     grad(w, c, g)
@@ -337,7 +356,7 @@ def rmsc_aux(y, p, c, ws, out):
     out[n + 2] = top
     out[n + 3] = e
     out[n + 4] = s2
-    out[n + 5] = 2.0 / p[P_ETA] - top
+    out[n + 5] = 2.0 * (1.0 + p[P_BETA1]) / (p[P_ETA] * (1.0 - p[P_BETA1])) - top
     out[n + 6] = nsum
 
 
@@ -359,6 +378,7 @@ class RMSPropCentralFlow(Flow):
         x = sp.Symbol("x", nonnegative=True)
         nus = tuple(sp.Symbol(f"nu_{q}", positive=True) for q in pot.params)
         r = -sp.log(ALPHA)
+        b1 = sp.Float(float(params["beta1"])) if float(params.get("beta1", 0.0)) else sp.Integer(0)
         pd = [sp.sqrt(v) + EPS for v in nus]
         rw = [-ETA * (gi + x / 2 * di) / pi for gi, di, pi in zip(g, ds, pd, strict=True)]
         gb = [gi + x / 2 * di for gi, di in zip(g, ds, strict=True)]
@@ -370,7 +390,7 @@ class RMSPropCentralFlow(Flow):
             {"w": rw, "nu": rn},
             {"u": u, "x": x},
             {"grad_lambda_w": ds, "Hu": hu, "P": pd},
-            threshold=2 / ETA,
+            threshold=2 * (1 + b1) / (ETA * (1 - b1)),
         )
 
     def equations(self, pot: Potential) -> str:
@@ -378,6 +398,7 @@ class RMSPropCentralFlow(Flow):
         lines = [
             f"{self.title}: P = diag(sqrt(nu)) + eps, u the top generalized eigenvector H u = lambda P u, u^T P u = 1,",
             "held at lambda = lambda_max(P^-1/2 H P^-1/2) <= 2/eta with Sigma = x u u^T, r = -log(alpha)",
+            "(Adam, beta1 > 0: held at 2(1 + beta1)/(eta (1 - beta1)) instead, the rest unchanged)",
             "dw/dt = -eta P^-1 gbar,  gbar = grad L + (x/2) D^3L[u, u],  dnu/dt = r [gbar^2 + x (H u)^2 - nu]",
             "on the edge x solves e = b x + q x^2, e = a - (2/eta - lambda)/tau (the edge indicator),",
             "  a = -eta d.P^-1 grad L - lambda r sum c_i (g_i^2 - nu_i),  q = (lambda r/4) sum c_i d_i^2,",
@@ -421,6 +442,13 @@ CENTRAL_RMSPROP = register_flow(
                 "grad (s = grad L(w0)^2, so nu(0) = grad L(w0)^2 and the first step is not 1/sqrt(1 - alpha) "
                 "times larger)",
                 choices=("zero", "grad"),
+            ),
+            FlowParam(
+                "beta1",
+                0.0,
+                "Adam's first-moment decay (m = beta1 m + (1 - beta1) g, w = w - eta m/(sqrt(v) + eps), "
+                "no bias correction): the threshold on P^-1 H becomes 2(1 + beta1)/(eta (1 - beta1)); 0 is RMSProp",
+                nonnegative=True,
             ),
         ),
         optimizer="rmsprop",
