@@ -237,6 +237,7 @@ def test_eoss_cli_bad_input(capsys) -> None:
     assert main(["eoss", "--gamma", "1.2", "--warmup", "0"]) == 2  # above the edge only with a warm-up
     assert main(["eoss", "--workers", "-1"]) == 2
     assert main(["eoss", "--edge-test", "--edge-factors", "1,-2"]) == 2
+    assert main(["eoss", "--edge-test", "--edge-smooth", "0"]) == 2
     assert "above 1 only with --warmup" in capsys.readouterr().err
 
 
@@ -283,6 +284,117 @@ def test_detect_catapult_on_synthetic_series() -> None:
         detect_catapult([0.1], 0.1, k=1.0)
     with pytest.raises(EosInputError):
         detect_catapult([0.1], 0.1, recover=3.0)
+
+
+def test_detect_catapult_smooths_minibatch_noise() -> None:
+    # a quiet series at the level 0.1 with a 3x blip every 5th entry (mini-batch noise in the
+    # full-data loss): unsmoothed the blips read as a spike; averaged over 5 entries the level is
+    # 0.1 * (4 + 3) / 5 = 0.14 < k * 0.1, so nothing happened
+    pytest.importorskip("torch")
+    from eostheory.torch._eoss import detect_catapult
+
+    noisy = [0.3 if t % 5 == 4 else 0.1 for t in range(100)]
+    assert detect_catapult(noisy, 0.1, within=30, smooth=1)["kind"] != "none"
+    quiet = detect_catapult(noisy, 0.1, within=30, smooth=5)
+    assert quiet["kind"] == "none" and quiet["peak_ratio"] == pytest.approx(1.4)
+    # a real spike (8x, decaying over 60 entries) survives the same smoothing
+    assert detect_catapult(_spike(), 0.1, within=30, smooth=5)["kind"] == "catapult"
+    with pytest.raises(EosInputError):
+        detect_catapult(noisy, 0.1, smooth=0)
+
+
+def test_predicted_eta_is_the_first_direction_to_reach_the_boundary() -> None:
+    pytest.importorskip("torch")
+    from eostheory.symbolic.eoss import critical_eta_one_direction
+    from eostheory.torch._eoss import predicted_eta
+
+    rng = np.random.default_rng(0)
+    C = rng.uniform(0.5, 2.0, size=(4, 12))
+    C[2] = 0.0
+    C[2, 5] = 30.0  # one example's direction: mean 2.5, all its curvature on one example
+    for beta in (0.0, 0.9):
+        # full batch: no curvature noise, the deterministic edge 2(1+beta)/max_k a_k
+        assert predicted_eta(C, beta, 12) == pytest.approx(2 * (1 + beta) / C.mean(axis=1).max(), rel=1e-12)
+        for b in (1, 4):
+            want = min(critical_eta_one_direction(row, beta, b) for row in C)
+            assert predicted_eta(C, beta, b) == pytest.approx(want, rel=1e-12)
+    # batch size 1, no momentum: the noisy direction binds, eta_c = 2 a / m2 = 2 * 2.5 / 75
+    assert predicted_eta(C, 0.0, 1) == pytest.approx(2 * 2.5 / 75.0, rel=1e-12)
+
+
+def test_crossover_interpolates_on_log_log_axes() -> None:
+    from eostheory.analysis.plateau import crossover
+
+    # 0.5 at B = 32 and 2.0 at B = 64: 1 is halfway on a log scale, so B* = 32 * 2^(1/2)
+    assert crossover([8, 16, 32, 64], [0.1, 0.2, 0.5, 2.0]) == pytest.approx(32 * 2**0.5, rel=1e-12)
+    # unsorted input and a missing value (a batch size whose runs all diverged) are handled
+    assert crossover([64, 16, 32, 8], [2.0, None, 0.5, 0.1]) == pytest.approx(32 * 2**0.5, rel=1e-12)
+    assert crossover([8, 16], [0.1, 0.2]) is None  # never reaches the level
+    assert crossover([8, 16], [1.5, 1.8]) is None  # starts above it: no rise through it
+    assert crossover([1, 4], [0.5, 2.0], level=1.0) == pytest.approx(2.0, rel=1e-12)
+    with pytest.raises(EosInputError):
+        crossover([1, 2], [0.5])
+    with pytest.raises(EosInputError):
+        crossover([0, 2], [0.5, 2.0])
+
+
+@pytest.mark.torch
+def test_eta_rule_auto_keeps_the_predicted_rate_or_falls_back(torch_one_thread, monkeypatch) -> None:
+    # a tiny run (digits n = 40, width [4], 30 steps): at the predicted mean-square edge it stays
+    # finite and is kept; with the prediction forced 1000 times too high it diverges and the
+    # 'edges' rate (initial_eta) is run instead, the abandoned attempt kept in the record
+    import eostheory.torch as et
+    import eostheory.torch._eoss as eo
+
+    data = et.digits(n=40, seed=0)
+    kw = {"batch_size": 8, "beta": 0.9, "steps": 30, "widths": [4], "track_every": 10, "warmup": 10}
+    rec = eo.eoss_run(data, eta_rule="auto", predict=False, **kw)
+    assert rec["status"] == "completed" and rec["eta_rule"] == "predicted" and "attempt" not in rec
+    assert rec["eta"] == pytest.approx(rec["eta_predicted"]) and rec["eta_predicted"] > rec["eta_edges"]
+    real = eo.predicted_eta
+    monkeypatch.setattr(eo, "predicted_eta", lambda c, beta, b: 1e3 * real(c, beta, b))
+    rec = eo.eoss_run(data, eta_rule="auto", predict=False, **kw)
+    assert rec["status"] == "completed" and rec["eta_rule"] == "edges"
+    assert rec["eta"] == pytest.approx(rec["eta_edges"])
+    assert rec["attempt"]["status"] == "diverged" and rec["attempt"]["eta"] > 100 * rec["eta"]
+    with pytest.raises(EosInputError):
+        eo.eoss_run(data, eta_rule="largest", **kw)
+
+
+@pytest.mark.torch
+def test_edge_test_end_to_end_on_a_tiny_run(torch_one_thread, tmp_path) -> None:
+    # digits n = 40, width [4], batch size 8: a 40-step source run, then restarts at x1 and
+    # x50 for 40 steps.  The edge ratios scale with the factor, the x50 restart blows up, the
+    # mini-batch default smoothing is a twentieth of the 20 records (1), and with
+    # eta_rule="auto" the fork starts from the kept run's directory
+    import eostheory.torch as et
+    from eostheory.torch._eoss import eoss_edge_test
+
+    data = et.digits(n=40, seed=0)
+    res = eoss_edge_test(
+        data,
+        batch_size=8,
+        beta=0.0,
+        steps=40,
+        factors=(1.0, 50.0),
+        after=40,
+        widths=[4],
+        track_every=10,
+        warmup=0,
+        eta_rule="auto",
+        workdir=tmp_path,
+    )
+    assert res["fork_step"] == 40 and res["detector"]["smooth"] == 1 and res["detector"]["within"] == 6
+    one, big = res["branches"]
+    for key in ("bs_edge", "gni_edge", "lam_edge"):
+        assert big[key] == pytest.approx(50 * one[key], rel=1e-12)
+    assert one["eta"] == pytest.approx(res["source"]["eta"])
+    assert one["step"][0] == 42 and len(one["loss"]) == 20 and all(math.isfinite(v) for v in one["loss"])
+    assert one["catapult"]["kind"] in ("none", "catapult")
+    assert big["catapult"]["kind"] == "diverged"
+    assert res["source"]["run_dir"].startswith(str(tmp_path))
+    with pytest.raises(EosInputError):
+        eoss_edge_test(data, batch_size=8, beta=0.0, steps=10, after=4, smooth=0, widths=[4])
 
 
 @pytest.mark.torch

@@ -26,6 +26,7 @@ momentum GD keeps the top Hessian eigenvalue near :math:`2(1+\beta)/\eta`
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -36,7 +37,16 @@ from scipy import stats
 
 from eostheory._errors import EosInputError
 
-__all__ = ["Plateau", "autocorrelation_time", "plateau", "plot_edge_test", "plot_eoss", "regime", "regime_report"]
+__all__ = [
+    "Plateau",
+    "autocorrelation_time",
+    "crossover",
+    "plateau",
+    "plot_edge_test",
+    "plot_eoss",
+    "regime",
+    "regime_report",
+]
 
 
 @dataclass(frozen=True)
@@ -347,6 +357,38 @@ def regime_report(
         "high": base["high"],
         "measures": out,
     }
+
+
+def crossover(batch_sizes: Sequence[float], values: Sequence[Any], level: float = 1.0) -> float | None:
+    r"""The batch size at which a plateau curve first rises through ``level``, interpolated on log–log axes.
+
+    For consecutive points :math:`(B_j, y_j)`, :math:`(B_{j+1}, y_{j+1})` (sorted by batch
+    size, missing values skipped) with :math:`y_j < \ell \le y_{j+1}`:
+
+    .. math:: B^* = B_j \Big(\frac{B_{j+1}}{B_j}\Big)^{\ln(\ell/y_j)/\ln(y_{j+1}/y_j)} .
+
+    With plateaus times :math:`\eta/2` and :math:`\ell = 1`, the midpoint of :math:`1-\beta`
+    and :math:`1+\beta`, it is where a heavy-ball run changes from the small-batch to the
+    full-batch regime.  ``None`` if the curve never rises through ``level``.
+
+    Raises:
+        EosInputError: lengths differ, a batch size is not positive, ``level`` not positive.
+    """
+    if len(batch_sizes) != len(values):
+        raise EosInputError("batch_sizes and values must have the same length")
+    if not (math.isfinite(level) and level > 0):
+        raise EosInputError(f"level must be positive, got {level}")
+    pts = sorted(
+        (float(b), float(v))
+        for b, v in zip(batch_sizes, values, strict=True)
+        if v is not None and math.isfinite(float(v)) and float(v) > 0
+    )
+    if any(not b > 0 for b, _ in pts):
+        raise EosInputError("batch sizes must be positive")
+    for (b0, y0), (b1, y1) in itertools.pairwise(pts):
+        if y0 < level <= y1:
+            return b0 * (b1 / b0) ** (math.log(level / y0) / math.log(y1 / y0))
+    return None
 
 
 def plot_eoss(result: Mapping[str, Any], path: Any, *, title: str | None = None) -> None:

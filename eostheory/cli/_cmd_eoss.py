@@ -41,6 +41,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="0,1,2", help="seeds (0,1,2)")
     p.add_argument("--steps", default="2000", help="optimizer steps per run (2000)")
     p.add_argument("--gamma", type=float, default=0.6, help="eta as this fraction of the lower initial edge (0.6)")
+    p.add_argument(
+        "--eta-rule",
+        default="edges",
+        choices=["edges", "predicted", "auto"],
+        help="eta_B at initialisation: gamma times the lower of 2(1+beta)/lambda_max and 2(1-beta)/BS_B "
+        "('edges', default), or gamma times the mean-square boundary of the one-direction model over the "
+        "top eigenvector and the per-example gradients ('predicted'; n^2 extra products per run), or "
+        "'predicted' and, where that run diverges, 'edges' ('auto': each run at the larger stable one)",
+    )
     p.add_argument("--track-every", default="40", help="record every this many steps (40)")
     p.add_argument("--warmup", default="200", help="linear learning-rate warm-up over this many steps (200; 0: none)")
     p.add_argument(
@@ -57,6 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--edge-factors", default="1,1.1,1.3,1.6", help="eta factors of the restarts (1,1.1,1.3,1.6)")
     p.add_argument("--edge-after", default="300", help="steps after the restart (300)")
+    p.add_argument(
+        "--edge-smooth",
+        default=None,
+        help="average the restarts' loss over this many records before classifying (default: 1 at full "
+        "batch, a twentieth of the records for mini-batches)",
+    )
     p.add_argument(
         "--quick", action="store_true", help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps, warm-up 50"
     )
@@ -125,7 +140,7 @@ def execute(args: argparse.Namespace) -> int:
 
             print(
                 f"beta={rec['beta']:<4g} B={rec['batch_size']:<4d} seed={rec['seed']} eta={rec['eta']:.4g} "
-                f"{rec['status']:<9s} BS*eta/2={f(bs['ratio'])}{'' if bs['plateaued'] else '?'} "
+                f"({rec['eta_rule']}) {rec['status']:<9s} BS*eta/2={f(bs['ratio'])}{'' if bs['plateaued'] else '?'} "
                 f"lam*eta/2={f(lam['ratio'])}{'' if lam['plateaued'] else '?'} "
                 f"predicted {f(pr.get('ratio_m2_over_a'))} / {f(pr.get('ratio_lam'))}  ({rec['seconds']:.0f}s)",
                 file=sys.stderr,
@@ -144,6 +159,7 @@ def execute(args: argparse.Namespace) -> int:
         gamma=args.gamma,
         widths=widths,
         track_every=int_option("--track-every", every),
+        eta_rule=args.eta_rule,
         progress=progress,
     )
     res["config"] = {
@@ -155,6 +171,7 @@ def execute(args: argparse.Namespace) -> int:
         "steps": int(steps),
         "gamma": args.gamma,
         "warmup": warmup,
+        "eta_rule": args.eta_rule,
         "workers": workers,
     }
     if out is not None:
@@ -177,6 +194,16 @@ def execute(args: argparse.Namespace) -> int:
                 f"{r['beta']:<5g} {r['batch_size']:<5d} {r['eta']['mean']:.4g}  {g(r['bs_ratio'])}   "
                 f"{g(r['lam_ratio'])}   {g(r['predicted_bs_ratio'])}   {g(r['predicted_lam_ratio'])}"
                 f"   [1-beta={r['low']:g}, 1+beta={r['high']:g}; {r['diverged']}/{r['runs']} diverged]"
+            )
+        for c in res["crossover"]:
+
+            def h(v: Any) -> str:
+                return "none" if v is None else f"{v:.3g}"
+
+            print(
+                f"crossover (curve rises through 1), beta={c['beta']:g}: measured BS {h(c['bs_ratio'])}, "
+                f"lam {h(c['lam_ratio'])}; predicted m2/a {h(c['predicted_bs_ratio'])}, "
+                f"lam {h(c['predicted_lam_ratio'])}"
             )
         print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
     return 0
@@ -208,6 +235,8 @@ def _edge_test(
         steps=int_option("--steps", steps),
         factors=factors,
         after=int_option("--edge-after", args.edge_after, minimum=2),
+        smooth=None if args.edge_smooth is None else int_option("--edge-smooth", args.edge_smooth),
+        eta_rule=args.eta_rule,
         gamma=args.gamma,
         widths=widths,
         warmup=warmup,
@@ -227,7 +256,7 @@ def _edge_test(
     src = res["source"]
     print(
         f"source     beta={beta:g} B={b} seed={seed} eta={src['eta']:.4g}, {src['status']} at step {res['fork_step']}; "
-        f"loss level {res['baseline']:.4g}"
+        f"loss level {res['baseline']:.4g}; loss averaged over {res['detector']['smooth']} records"
     )
     print("factor  eta       BS*eta'/(2(1-b))  GNI*eta'/(2(1-b))  lam*eta'/(2(1+b))  outcome  peak/level")
     for r in res["branches"]:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from eostheory._errors import EosInputError
-from eostheory.analysis.plateau import plateau, regime
+from eostheory.analysis.plateau import crossover, plateau, regime
 from eostheory.sweep import map_tasks
 from eostheory.symbolic.eoss import binding_direction, crossover_batch_size, predicted_plateau
 from eostheory.torch._backend import require_torch
@@ -52,6 +52,7 @@ __all__ = [
     "eoss_run",
     "eoss_task",
     "initial_eta",
+    "predicted_eta",
 ]
 
 
@@ -95,6 +96,22 @@ def initial_eta(lam: float, bs: float, beta: float, batch_size: int, n: int, gam
     return gamma * edge
 
 
+def predicted_eta(curvatures: Any, beta: float, batch_size: int) -> float:
+    r"""The mean-square critical :math:`\eta` of the one-direction model, minimised over candidate directions.
+
+    For per-example curvatures ``curvatures[k, i]`` along direction :math:`v_k` (mean
+    :math:`a_k`, batch second moment :math:`m_{2,k}` for batches of :math:`B` drawn without
+    replacement),
+
+    .. math:: \eta_c(B) = \min_k \frac{2(1-\beta)}{m_{2,k}/a_k - 2\beta a_k/(1+\beta)},
+
+    the learning rate at which the first direction reaches the boundary of
+    :func:`eostheory.symbolic.eoss.binding_direction` (its critical scale at :math:`\eta = 1`).
+    At full batch (:math:`m_2 = a^2`) it is :math:`2(1+\beta)/\max_k a_k`.
+    """
+    return float(binding_direction(curvatures, 1.0, beta, batch_size, 1.0)["scale"])
+
+
 def eoss_run(
     data: Any,
     *,
@@ -112,8 +129,21 @@ def eoss_run(
     checkpoint_every: int | None = None,
     out: Any = None,
     predict: bool = True,
+    eta_rule: str = "edges",
 ) -> dict[str, Any]:
     r"""One run of :func:`eoss_experiment` (a JSON-ready record).
+
+    ``eta_rule`` picks :math:`\eta_B` at initialisation: ``"edges"`` is :func:`initial_eta`
+    (``gamma`` times the lower of :math:`2(1+\beta)/\lambda_{\max}` and
+    :math:`2(1-\beta)/\mathrm{BS}_B`); ``"predicted"`` is ``gamma`` times the mean-square
+    boundary of :func:`predicted_eta` at the initial state (the batch-size-aware edge of the
+    one-direction model over the top eigenvector and the per-example gradients).  Both values
+    are in the record (``eta_edges``, ``eta_predicted``; the second only when it was computed).
+    ``"auto"`` tries ``"predicted"`` first and, if that run diverges, runs ``"edges"`` instead:
+    each run at the larger of the two rates at which it stays finite.  The record is the run
+    that was kept (``eta_rule`` says which), with the abandoned attempt under ``attempt``
+    (``eta``, ``status``, ``last_step``: the last step with a finite record); with ``out``
+    the two go to ``out/predicted`` and ``out/edges`` and ``run_dir`` names the kept one.
 
     ``warmup > 0`` ramps the learning rate linearly from :math:`\eta_B/W` to :math:`\eta_B`
     over the first ``W`` steps (``warmup:steps=W``); ``out`` and ``checkpoint_every`` keep a
@@ -125,13 +155,52 @@ def eoss_run(
     b = int(batch_size)
     if not 1 <= b <= n:
         raise EosInputError(f"batch size must be in [1, {n}], got {b}")
+    if eta_rule not in ("edges", "predicted", "auto"):
+        raise EosInputError(f"eta_rule must be 'edges', 'predicted' or 'auto', got {eta_rule!r}")
+    if eta_rule == "auto":
+        from pathlib import Path
+
+        kw = {
+            "batch_size": b,
+            "beta": beta,
+            "seed": seed,
+            "steps": steps,
+            "gamma": gamma,
+            "widths": widths,
+            "activation": activation,
+            "track_every": track_every,
+            "tail": tail,
+            "bs_rse": bs_rse,
+            "warmup": warmup,
+            "checkpoint_every": checkpoint_every,
+            "predict": predict,
+        }
+        first = eoss_run(data, eta_rule="predicted", out=None if out is None else Path(out) / "predicted", **kw)
+        if first["status"] == "completed":
+            return first
+        rec = eoss_run(data, eta_rule="edges", out=None if out is None else Path(out) / "edges", **kw)
+        ok = [st for st, v in zip(first["series"]["step"], first["series"]["loss"], strict=True) if _finite(v)]
+        rec["attempt"] = {
+            "eta_rule": "predicted",
+            "eta": first["eta"],
+            "status": first["status"],
+            "last_step": ok[-1] if ok else None,
+        }
+        rec["eta_predicted"] = first["eta_predicted"]
+        rec["seconds"] = time.perf_counter() - t0
+        return rec
     mkw = {"widths": list(widths), "activation": activation}
     module = build_model("mlp", data, seed=seed, **mkw)
     obj = NetworkObjective(module, data, "mse", device="cpu")
     th0 = obj.theta0
     lam0 = sharpness(obj, th0)
     bs0 = batch_sharpness(obj, th0, b, rse=0.05, batches="all" if b == n else None).value
-    eta = initial_eta(lam0, bs0, beta, b, n, gamma)
+    eta_edges = initial_eta(lam0, bs0, beta, b, n, gamma)
+    eta_pred = None
+    if eta_rule == "predicted":
+        st0 = curvature_statistics(obj, th0)
+        eta_pred = gamma * predicted_eta(st0["curvatures"], beta, b)
+    eta = eta_edges if eta_pred is None else eta_pred
     r = train(
         "mlp",
         data,
@@ -157,6 +226,10 @@ def eoss_run(
         "beta": beta,
         "seed": seed,
         "eta": eta,
+        "eta_rule": eta_rule,
+        "run_dir": None if out is None else str(out),
+        "eta_edges": eta_edges,
+        "eta_predicted": eta_pred,
         "lam0": lam0,
         "bs0": bs0,
         "status": r.status,
@@ -199,6 +272,10 @@ def eoss_run(
     return rec
 
 
+def _finite(v: Any) -> bool:
+    return v is not None and math.isfinite(v)
+
+
 def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     keys = sorted({(r["beta"], r["batch_size"]) for r in runs})
@@ -227,8 +304,24 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "high": 1 + beta,
                 "runs": len(rs),
                 "diverged": sum(r["status"] != "completed" for r in rs),
+                "eta_rules": {k: sum(r.get("eta_rule") == k for r in rs) for k in ("edges", "predicted")},
             }
         )
+    return out
+
+
+def _crossovers(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per :math:`\beta > 0`: where each mean curve (plateau × η/2) rises through 1, by :func:`crossover`."""
+    out = []
+    for beta in sorted({r["beta"] for r in summary}):
+        if beta == 0:
+            continue  # one edge: 1 - beta = 1 + beta
+        rs = sorted((r for r in summary if r["beta"] == beta), key=lambda r: r["batch_size"])
+        sizes = [r["batch_size"] for r in rs]
+        row: dict[str, Any] = {"beta": beta}
+        for key in ("bs_ratio", "lam_ratio", "predicted_bs_ratio", "predicted_lam_ratio"):
+            row[key] = crossover(sizes, [r[key]["mean"] for r in rs], 1.0)
+        out.append(row)
     return out
 
 
@@ -243,7 +336,12 @@ def eoss_experiment(
     scheduler: Any = None,
     **kw: Any,
 ) -> dict[str, Any]:
-    """Every (β, B, seed) of :func:`eoss_run` and the per-(β, B) summary (means and sds over seeds).
+    r"""Every (β, B, seed) of :func:`eoss_run`, the per-(β, B) summary (means and sds over seeds) and crossovers.
+
+    ``crossover`` holds, for each :math:`\beta > 0`, the batch size at which each mean curve
+    (measured Batch Sharpness and :math:`\lambda_{\max}`, predicted :math:`m_2/a` and
+    :math:`\lambda_{\max}`, all times :math:`\eta/2`) rises through 1, the midpoint of
+    :math:`1-\beta` and :math:`1+\beta` (:func:`eostheory.analysis.plateau.crossover`).
 
     ``workers=None`` (and no ``scheduler``) runs the runs one after another in this process;
     otherwise each run is one task of :func:`eostheory.sweep.map_tasks` (``workers=0``: in
@@ -271,7 +369,8 @@ def eoss_experiment(
 
         res = map_tasks(eoss_task, tasks, workers=workers, scheduler=scheduler, desc="eoss runs", callback=cb)
         runs = res.values()
-    return {"runs": runs, "summary": _summary(runs), "seconds": time.perf_counter() - t0}
+    summary = _summary(runs)
+    return {"runs": runs, "summary": summary, "crossover": _crossovers(summary), "seconds": time.perf_counter() - t0}
 
 
 def detect_catapult(
@@ -369,6 +468,7 @@ def eoss_edge_test(
     k: float = 2.0,
     within: int | None = None,
     recover: float = 1.5,
+    smooth: int | None = None,
     workdir: Any = None,
     **run_kw: Any,
 ) -> dict[str, Any]:
@@ -380,7 +480,11 @@ def eoss_edge_test(
     and records the full-data loss every ``record_every`` steps.  The loss after the fork is
     classified by :func:`detect_catapult` against the mean full-data loss of the last
     quarter of the source run (factor ``k``, spike within the first ``within`` records,
-    default a third of them, recovery to ``recover`` times the baseline).
+    default a third of them, recovery to ``recover`` times the baseline), on the loss
+    averaged over a trailing window of ``smooth`` records.  The default ``smooth`` is 1 at
+    full batch and a twentieth of the records (at least 1) for mini-batches, whose full-data
+    loss moves by a factor 2 from batch to batch at a low loss level: unsmoothed, that
+    noise alone crosses ``k`` and reads as a spike.
 
     At the fork it reports each quantity against its edge at the new rate:
     :math:`\mathrm{BS}_B\,\eta'/(2(1-\beta))` and :math:`\mathrm{GNI}_B\,\eta'/(2(1-\beta))`
@@ -404,6 +508,10 @@ def eoss_edge_test(
         raise EosInputError("after must be >= 2 and record_every >= 1")
     n_rec = after // int(record_every)
     m = max(1, n_rec // 3) if within is None else int(within)
+    if smooth is None:
+        smooth = 1 if int(batch_size) == int(data.n) else max(1, n_rec // 20)
+    if int(smooth) != smooth or smooth < 1:
+        raise EosInputError(f"smooth must be a positive integer, got {smooth}")
     tmp = tempfile.TemporaryDirectory(prefix="eoss_edge_") if workdir is None else None
     root = Path(tmp.name if tmp is not None else workdir)
     try:
@@ -423,6 +531,7 @@ def eoss_edge_test(
             raise EosInputError(f"the source run did not complete ({rec['status']}): lower gamma")
         eta = rec["eta"]
         fc = rec["final_curvature"]
+        src = Path(rec["run_dir"])  # out/edges or out/predicted under eta_rule="auto"
         ls = [v for v in rec["series"]["loss"] if v is not None]
         baseline = float(np.mean(ls[-max(1, len(ls) // 4) :]))
         b = int(batch_size)
@@ -462,7 +571,9 @@ def eoss_edge_test(
                     "bs_edge": fc["batch_sharpness"] * e2 / (2 * (1 - beta)),
                     "gni_edge": fc["gni"] * e2 / (2 * (1 - beta)),
                     "lam_edge": fc["lam_max"] * e2 / (2 * (1 + beta)),
-                    "catapult": detect_catapult(loss_after.tolist(), baseline, k=k, within=m, recover=recover),
+                    "catapult": detect_catapult(
+                        loss_after.tolist(), baseline, k=k, within=m, recover=recover, smooth=int(smooth)
+                    ),
                     "step": st[keep].tolist(),
                     "loss": [float(v) for v in lo[keep]],
                 }
@@ -474,7 +585,13 @@ def eoss_edge_test(
         "source": rec,
         "fork_step": fc["step"],
         "baseline": baseline,
-        "detector": {"k": k, "within": m, "recover": recover, "record_every": int(record_every)},
+        "detector": {
+            "k": k,
+            "within": m,
+            "recover": recover,
+            "smooth": int(smooth),
+            "record_every": int(record_every),
+        },
         "branches": branches,
         "seconds": time.perf_counter() - t0,
     }
