@@ -95,6 +95,25 @@ def _start(toy_name: str, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     raise AssertionError(f"no point of positive sharpness found on {toy_name}")
 
 
+def _ill_conditioned(rf: object, y_prev: np.ndarray, y_next: np.ndarray, dt: float, method: str, tol: float) -> bool:
+    """Whether the reference's own step from ``y_prev`` moves by more than ``tol`` under a 1e-13 relative nudge.
+
+    Where it does (a projection onto a non-convex set from far away, a near-degenerate top
+    eigenvalue), rounding alone picks the outcome, and the fast path and the reference, which
+    round differently, may each land on a valid but different next state; the trajectory
+    comparison stops there.  Measured: selfstab on deep-scalar, agreement to 4e-16 for four
+    steps, then a GD step of length ~2 whose projection lands 0.9 apart.
+    """
+    rng = np.random.default_rng(0)
+    scale = max(1.0, float(np.max(np.abs(y_next))))
+    for _ in range(3):
+        y = y_prev * (1 + 1e-13 * rng.standard_normal(y_prev.shape))
+        _t, ys, _f = rf.integrate(y, dt, dt, method)  # type: ignore[attr-defined]
+        if len(ys) < 2 or not np.all(np.abs(ys[1] - y_next) <= tol * scale):
+            return True
+    return False
+
+
 def _close(a: np.ndarray, b: np.ndarray, what: str, tol: float = TOL) -> None:
     scale = max(1.0, float(np.max(np.abs(b))) if b.size else 1.0)
     np.testing.assert_allclose(a, b, rtol=0, atol=tol * scale, err_msg=what)
@@ -176,7 +195,12 @@ def test_fast_path_equals_reference(
     for i in range(m):
         if abs(r.t[i] - off - ts[i]) > 1e-12:  # an event-located (interpolated) record: not on the grid
             break
-        _close(ys[i], r.state[i], f"state at t={ts[i]}", traj_tol)
+        try:
+            _close(ys[i], r.state[i], f"state at t={ts[i]}", traj_tol)
+        except AssertionError:
+            if i > 0 and _ill_conditioned(rf, ys[i - 1], ys[i], dt, method, traj_tol):
+                break  # rounding decides the step here: the two paths may both be right
+            raise
         if r.status == "completed" or i < m - 1:
             _close(rf.observe(ys[i])[: rf.oracle.n], r.center[i], f"centre at t={ts[i]}", traj_tol)
 
