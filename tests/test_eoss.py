@@ -222,6 +222,9 @@ def test_eoss_cli_quick(torch_one_thread, tmp_path, capsys) -> None:
         edge = 2 * 1.9 / r["lam0"] if r["batch_size"] == 32 else min(2 * 1.9 / r["lam0"], 2 * 0.1 / r["bs0"])
         assert r["eta"] == pytest.approx(0.6 * edge)
         assert set(r["batch_sharpness"]) >= {"plateaued", "value", "ci", "drift_ci", "ratio", "regime"}
+        # 60 records: enough in the tail for the plateau test to give a value
+        assert r["batch_sharpness"]["ratio"] > 0 and r["sharpness"]["ratio"] > 0
+    assert [c["beta"] for c in out["crossover"]] == [0.9]
     assert (tmp_path / "eoss_plateaus.png").stat().st_size > 1000
     cfg = json.loads((tmp_path / "eoss.json").read_text())["config"]
     assert cfg["steps"] == 300 and cfg["warmup"] == 50
@@ -320,6 +323,11 @@ def test_predicted_eta_is_the_first_direction_to_reach_the_boundary() -> None:
             assert predicted_eta(C, beta, b) == pytest.approx(want, rel=1e-12)
     # batch size 1, no momentum: the noisy direction binds, eta_c = 2 a / m2 = 2 * 2.5 / 75
     assert predicted_eta(C, 0.0, 1) == pytest.approx(2 * 2.5 / 75.0, rel=1e-12)
+    # a direction of negative mean curvature (a network at initialisation has them) cannot bind
+    down = np.vstack([C, -np.ones(12)])
+    assert predicted_eta(down, 0.9, 4) == predicted_eta(C, 0.9, 4)
+    with pytest.raises(EosInputError, match="positive mean curvature"):
+        predicted_eta(-np.ones((2, 12)), 0.9, 4)
 
 
 def test_crossover_interpolates_on_log_log_axes() -> None:

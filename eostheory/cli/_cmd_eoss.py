@@ -73,7 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "batch, a twentieth of the records for mini-batches)",
     )
     p.add_argument(
-        "--quick", action="store_true", help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps, warm-up 50"
+        "--quick",
+        action="store_true",
+        help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps recorded every 5, warm-up 50",
     )
     add_output_args(p, "write eoss.json and eoss_plateaus.png to DIR")
 
@@ -94,6 +96,11 @@ def _ints(text: str, option: str, n: int) -> list[int]:
     return sorted(set(out))
 
 
+def _num(v: Any, spec: str = "5.3f", missing: str = "  -  ") -> str:
+    """``v`` formatted with ``spec``, or ``missing`` for a run without the value."""
+    return missing if v is None else format(v, spec)
+
+
 def execute(args: argparse.Namespace) -> int:
     import eostheory.torch as et
     from eostheory.analysis.plateau import plot_eoss
@@ -101,7 +108,7 @@ def execute(args: argparse.Namespace) -> int:
 
     out = validate_out_dir(args.out) if args.out else None
     if args.quick:
-        n, sizes, betas, seeds, steps, every = 32, "1,n", "0.9", "0", "300", "20"
+        n, sizes, betas, seeds, steps, every = 32, "1,n", "0.9", "0", "300", "5"
     else:
         n, sizes, betas, seeds, steps, every = (
             int_option("--n", args.n, minimum=2),
@@ -134,10 +141,7 @@ def execute(args: argparse.Namespace) -> int:
         if not args.json:
             bs, lam = rec["batch_sharpness"], rec["sharpness"]
             pr = rec.get("prediction", {})
-
-            def f(v: Any) -> str:
-                return "  -  " if v is None else f"{v:5.3f}"
-
+            f = _num
             print(
                 f"beta={rec['beta']:<4g} B={rec['batch_size']:<4d} seed={rec['seed']} eta={rec['eta']:.4g} "
                 f"({rec['eta_rule']}) {rec['status']:<9s} BS*eta/2={f(bs['ratio'])}{'' if bs['plateaued'] else '?'} "
@@ -196,14 +200,13 @@ def execute(args: argparse.Namespace) -> int:
                 f"   [1-beta={r['low']:g}, 1+beta={r['high']:g}; {r['diverged']}/{r['runs']} diverged]"
             )
         for c in res["crossover"]:
-
-            def h(v: Any) -> str:
-                return "none" if v is None else f"{v:.3g}"
-
+            cx = {
+                k: _num(c[k], ".3g", "none")
+                for k in ("bs_ratio", "lam_ratio", "predicted_bs_ratio", "predicted_lam_ratio")
+            }
             print(
-                f"crossover (curve rises through 1), beta={c['beta']:g}: measured BS {h(c['bs_ratio'])}, "
-                f"lam {h(c['lam_ratio'])}; predicted m2/a {h(c['predicted_bs_ratio'])}, "
-                f"lam {h(c['predicted_lam_ratio'])}"
+                f"crossover (curve rises through 1), beta={c['beta']:g}: measured BS {cx['bs_ratio']}, "
+                f"lam {cx['lam_ratio']}; predicted m2/a {cx['predicted_bs_ratio']}, lam {cx['predicted_lam_ratio']}"
             )
         print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
     return 0

@@ -109,7 +109,22 @@ def predicted_eta(curvatures: Any, beta: float, batch_size: int) -> float:
     :func:`eostheory.symbolic.eoss.binding_direction` (its critical scale at :math:`\eta = 1`).
     At full batch (:math:`m_2 = a^2`) it is :math:`2(1+\beta)/\max_k a_k`.
     """
-    return float(binding_direction(curvatures, 1.0, beta, batch_size, 1.0)["scale"])
+    C, _ = _curving(curvatures)
+    return float(binding_direction(C, 1.0, beta, batch_size, 1.0)["scale"])
+
+
+def _curving(curvatures: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate directions with a positive mean curvature, and their row indices.
+
+    A direction along which the loss curves down on average (a negative eigenvalue of a
+    network Hessian, or an example whose gradient points into it) never reaches the
+    mean-square boundary, so it cannot bind and is left out.
+    """
+    C = np.atleast_2d(np.asarray(curvatures, dtype=float))
+    keep = np.nonzero(C.mean(axis=1) > 0)[0]
+    if keep.size == 0:
+        raise EosInputError("no candidate direction has a positive mean curvature: nothing can reach an edge")
+    return C[keep], keep
 
 
 def eoss_run(
@@ -255,7 +270,9 @@ def eoss_run(
         }
     if r.status == "completed" and predict:
         st = curvature_statistics(obj, r.theta)
-        bd = binding_direction(st["curvatures"], eta, beta, b, st["lam_max"])
+        C, rows = _curving(st["curvatures"])
+        bd = binding_direction(C, eta, beta, b, st["lam_max"])
+        bd["index"] = int(rows[bd["index"]])
         top = predicted_plateau(st["kappa1_top"], eta, beta, b, n)
         rec["prediction"] = {
             "binding_direction": "top eigenvector" if bd["index"] == 0 else f"gradient of example {bd['index'] - 1}",
