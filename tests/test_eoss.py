@@ -365,6 +365,9 @@ def test_eta_rule_auto_keeps_the_predicted_rate_or_falls_back(torch_one_thread, 
     assert rec["status"] == "completed" and rec["eta_rule"] == "edges"
     assert rec["eta"] == pytest.approx(rec["eta_edges"])
     assert rec["attempt"]["status"] == "diverged" and rec["attempt"]["eta"] > 100 * rec["eta"]
+    # the fallback is the 'edges' run itself, number for number
+    direct = eo.eoss_run(data, eta_rule="edges", predict=False, **kw)
+    assert direct["series"] == rec["series"] and direct["eta"] == rec["eta"]
     with pytest.raises(EosInputError):
         eo.eoss_run(data, eta_rule="largest", **kw)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -172,38 +173,6 @@ def eoss_run(
         raise EosInputError(f"batch size must be in [1, {n}], got {b}")
     if eta_rule not in ("edges", "predicted", "auto"):
         raise EosInputError(f"eta_rule must be 'edges', 'predicted' or 'auto', got {eta_rule!r}")
-    if eta_rule == "auto":
-        from pathlib import Path
-
-        kw = {
-            "batch_size": b,
-            "beta": beta,
-            "seed": seed,
-            "steps": steps,
-            "gamma": gamma,
-            "widths": widths,
-            "activation": activation,
-            "track_every": track_every,
-            "tail": tail,
-            "bs_rse": bs_rse,
-            "warmup": warmup,
-            "checkpoint_every": checkpoint_every,
-            "predict": predict,
-        }
-        first = eoss_run(data, eta_rule="predicted", out=None if out is None else Path(out) / "predicted", **kw)
-        if first["status"] == "completed":
-            return first
-        rec = eoss_run(data, eta_rule="edges", out=None if out is None else Path(out) / "edges", **kw)
-        ok = [st for st, v in zip(first["series"]["step"], first["series"]["loss"], strict=True) if _finite(v)]
-        rec["attempt"] = {
-            "eta_rule": "predicted",
-            "eta": first["eta"],
-            "status": first["status"],
-            "last_step": ok[-1] if ok else None,
-        }
-        rec["eta_predicted"] = first["eta_predicted"]
-        rec["seconds"] = time.perf_counter() - t0
-        return rec
     mkw = {"widths": list(widths), "activation": activation}
     module = build_model("mlp", data, seed=seed, **mkw)
     obj = NetworkObjective(module, data, "mse", device="cpu")
@@ -211,46 +180,55 @@ def eoss_run(
     lam0 = sharpness(obj, th0)
     bs0 = batch_sharpness(obj, th0, b, rse=0.05, batches="all" if b == n else None).value
     eta_edges = initial_eta(lam0, bs0, beta, b, n, gamma)
-    eta_pred = None
-    if eta_rule == "predicted":
-        st0 = curvature_statistics(obj, th0)
-        eta_pred = gamma * predicted_eta(st0["curvatures"], beta, b)
-    eta = eta_edges if eta_pred is None else eta_pred
-    r = train(
-        "mlp",
-        data,
-        optimizer="heavy-ball",
-        eta=eta,
-        beta=beta,
-        batch_size=None if b == n else b,
-        steps=steps,
-        track=("loss", "sharpness", "batch_sharpness"),
-        track_every=track_every,
-        bs_batch_size=b,
-        bs_rse=bs_rse,
-        seed=seed,
-        device="cpu",
-        model_kwargs=mkw,
-        schedule=f"warmup:steps={int(warmup)}" if warmup > 0 else None,
-        checkpoint_every=checkpoint_every,
-        out=out,
-        plot=False,
-    )
+    rates = {"edges": eta_edges}
+    if eta_rule != "edges":
+        rates["predicted"] = gamma * predicted_eta(curvature_statistics(obj, th0)["curvatures"], beta, b)
+    plan = ["predicted", "edges"] if eta_rule == "auto" else [eta_rule]
+    attempt = None
+    for rule in plan:
+        eta = rates[rule]
+        run_out = Path(out) / rule if out is not None and eta_rule == "auto" else out
+        r = train(
+            "mlp",
+            data,
+            optimizer="heavy-ball",
+            eta=eta,
+            beta=beta,
+            batch_size=None if b == n else b,
+            steps=steps,
+            track=("loss", "sharpness", "batch_sharpness"),
+            track_every=track_every,
+            bs_batch_size=b,
+            bs_rse=bs_rse,
+            seed=seed,
+            device="cpu",
+            model_kwargs=mkw,
+            schedule=f"warmup:steps={int(warmup)}" if warmup > 0 else None,
+            checkpoint_every=checkpoint_every,
+            out=run_out,
+            plot=False,
+        )
+        if r.status == "completed" or rule == plan[-1]:
+            break
+        finite = [t for t, v in zip(r.series["step"], r.series["loss"], strict=True) if _finite(v)]
+        attempt = {"eta_rule": rule, "eta": eta, "status": r.status, "last_step": finite[-1] if finite else None}
     rec: dict[str, Any] = {
         "batch_size": b,
         "beta": beta,
         "seed": seed,
         "eta": eta,
-        "eta_rule": eta_rule,
-        "run_dir": None if out is None else str(out),
+        "eta_rule": rule,
+        "run_dir": None if run_out is None else str(run_out),
         "eta_edges": eta_edges,
-        "eta_predicted": eta_pred,
+        "eta_predicted": rates.get("predicted"),
         "lam0": lam0,
         "bs0": bs0,
         "status": r.status,
         "final_loss": float(r.series["loss"][-1]),
         "series": {k: r.series[k] for k in ("step", "loss", "sharpness", "batch_sharpness")},
     }
+    if attempt is not None:
+        rec["attempt"] = attempt
     half = eta / 2
     for key in ("batch_sharpness", "sharpness"):
         p = plateau(r.series[key], tail=tail)
