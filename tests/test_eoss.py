@@ -230,6 +230,28 @@ def test_eoss_cli_quick(torch_one_thread, tmp_path, capsys) -> None:
     assert cfg["steps"] == 300 and cfg["warmup"] == 50
 
 
+@pytest.mark.torch
+def test_eoss_cli_edge_test_prints_the_verdict(torch_one_thread, tmp_path, capsys) -> None:
+    # digits n = 40, width 4, batch size 8, a 40-step source and two 20-step restarts: the
+    # table shows the last-quarter and fork-step ratios, the verdict lines are printed, and
+    # the JSON and figure are written
+    import json
+
+    from eostheory.cli import main
+
+    args = ["eoss", "--edge-test", "--data", "digits", "--n", "40", "--widths", "4", "--batch-sizes", "8"]
+    args += ["--betas", "0", "--seeds", "0", "--steps", "40", "--track-every", "10", "--warmup", "0"]
+    args += ["--edge-factors", "1,50", "--edge-after", "20", "--out", str(tmp_path)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "binding quantity (last quarter, edge band +-0.05):" in text and "binding quantity (fork step" in text
+    res = json.loads((tmp_path / "eoss_edge.json").read_text())
+    assert [b["factor"] for b in res["branches"]] == [1.0, 50.0]
+    assert res["branches"][1]["catapult"]["kind"] == "diverged"
+    assert set(res["verdict"]) == {"batch_sharpness", "gni", "lam_max", "binding", "separates"}
+    assert (tmp_path / "eoss_edge.png").stat().st_size > 1000
+
+
 def test_eoss_cli_bad_input(capsys) -> None:
     pytest.importorskip("torch")
     from eostheory.cli import main
@@ -241,6 +263,7 @@ def test_eoss_cli_bad_input(capsys) -> None:
     assert main(["eoss", "--workers", "-1"]) == 2
     assert main(["eoss", "--edge-test", "--edge-factors", "1,-2"]) == 2
     assert main(["eoss", "--edge-test", "--edge-smooth", "0"]) == 2
+    assert main(["eoss", "--edge-test", "--edge-tol", "-0.1"]) == 2
     assert "above 1 only with --warmup" in capsys.readouterr().err
 
 
@@ -397,15 +420,67 @@ def test_edge_test_end_to_end_on_a_tiny_run(torch_one_thread, tmp_path) -> None:
     )
     assert res["fork_step"] == 40 and res["detector"]["smooth"] == 1 and res["detector"]["within"] == 6
     one, big = res["branches"]
-    for key in ("bs_edge", "gni_edge", "lam_edge"):
+    for key in ("bs_edge", "gni_edge", "lam_edge", "bs_edge_recent", "gni_edge_recent", "lam_edge_recent"):
         assert big[key] == pytest.approx(50 * one[key], rel=1e-12)
     assert one["eta"] == pytest.approx(res["source"]["eta"])
+    # the recent ratios are the mean of the last quarter of the source's series (GNI is tracked there)
+    ser = res["source"]["series"]
+    assert len(ser["gni"]) == len(ser["step"]) == 5
+    e = one["eta"] / 2
+    assert one["gni_edge_recent"] == pytest.approx(ser["gni"][-1] * e, rel=1e-12)
+    assert one["bs_edge_recent"] == pytest.approx(ser["batch_sharpness"][-1] * e, rel=1e-12)
+    assert res["verdict"]["binding"] == [
+        q for q in ("batch_sharpness", "gni", "lam_max") if res["verdict"][q]["consistent"]
+    ]
     assert one["step"][0] == 42 and len(one["loss"]) == 20 and all(math.isfinite(v) for v in one["loss"])
     assert one["catapult"]["kind"] in ("none", "catapult")
     assert big["catapult"]["kind"] == "diverged"
     assert res["source"]["run_dir"].startswith(str(tmp_path))
     with pytest.raises(EosInputError):
         eoss_edge_test(data, batch_size=8, beta=0.0, steps=10, after=4, smooth=0, widths=[4])
+
+
+def _branch(factor: float, kind: str, bs: float, gni: float, lam: float) -> dict:
+    return {
+        "factor": factor,
+        "catapult": {"kind": kind},
+        "bs_edge_recent": bs,
+        "gni_edge_recent": gni,
+        "lam_edge_recent": lam,
+        "bs_edge": gni,  # the fork-step estimates swap BS and GNI, so basis="final" reads the other way
+        "gni_edge": bs,
+        "lam_edge": lam,
+    }
+
+
+def test_edge_verdict_names_the_quantity_whose_edge_the_outcomes_follow() -> None:
+    # three restarts from a state at which Batch Sharpness sits under its edge (0.9) and GNI
+    # over it (1.6): x1 nothing, x1.2 a catapult, x2 divergence.  Only Batch Sharpness
+    # predicts all three (GNI says x1 should spike, lam_max says x1.2 should not); on the
+    # fork-step basis, where the two are swapped, GNI is the one
+    from eostheory.torch._eoss import edge_verdict
+
+    br = [
+        _branch(1.0, "none", 0.9, 1.6, 0.5),
+        _branch(1.2, "catapult", 1.08, 1.92, 0.6),
+        _branch(2.0, "diverged", 1.8, 3.2, 1.0),
+    ]
+    v = edge_verdict(br)
+    assert v["binding"] == ["batch_sharpness"] and v["separates"]
+    assert v["batch_sharpness"]["side"] == ["under", "over", "over"]
+    assert v["gni"]["mismatch"] == [1.0] and v["lam_max"]["mismatch"] == [1.2]
+    assert v["lam_max"]["side"][2] == "at"  # 1.0 is on the edge: either outcome fits
+    assert edge_verdict(br, basis="final")["binding"] == ["gni"]
+    # within tol of the edge predicts nothing: 1.03 with no spike and 0.97 with one fit at
+    # tol = 0.05 and contradict at tol = 0; no-recovery counts as a spike
+    same = [_branch(1.0, "none", 1.03, 1.03, 1.03), _branch(1.3, "no-recovery", 0.97, 0.97, 0.97)]
+    v = edge_verdict(same)
+    assert v["binding"] == ["batch_sharpness", "gni", "lam_max"] and not v["separates"]
+    assert edge_verdict(same, tol=0.0)["batch_sharpness"]["mismatch"] == [1.0, 1.3]
+    with pytest.raises(EosInputError):
+        edge_verdict(br, basis="mean")
+    with pytest.raises(EosInputError):
+        edge_verdict(br, tol=-0.1)
 
 
 @pytest.mark.torch

@@ -449,7 +449,9 @@ def plot_edge_test(result: Mapping[str, Any], path: Any, *, title: str | None = 
 
     The horizontal line is the loss level before the restart and the dashed one ``k`` times
     it (the catapult detector's spike level); ``result`` is the output of
-    :func:`eostheory.torch.eoss_edge_test`.
+    :func:`eostheory.torch.eoss_edge_test`.  The legend gives each quantity against its edge
+    at the new rate, from the mean of the last quarter of the source run where the result
+    has it (``*_edge_recent``), else from the estimate at the fork step.
     """
     import matplotlib
 
@@ -466,10 +468,9 @@ def plot_edge_test(result: Mapping[str, Any], path: Any, *, title: str | None = 
         if r["catapult"]["kind"] != "diverged" and np.isfinite(lo).any():
             tops.append(float(np.nanmax(lo)))
         c = r["catapult"]
-        lab = (
-            f"η×{r['factor']:g}: {c['kind']} (η'/2(1−β)·BS = {r['bs_edge']:.2f}, ·GNI = {r['gni_edge']:.2f}; "
-            f"η'/2(1+β)·λ = {r['lam_edge']:.2f})"
-        )
+        # the last quarter's mean where the result has it (the plateau), else the fork-step estimate
+        bs, gn, lm = (r.get(key + "_recent", r[key]) for key in ("bs_edge", "gni_edge", "lam_edge"))
+        lab = f"η×{r['factor']:g}: {c['kind']} (η'/2(1−β)·BS = {bs:.2f}, ·GNI = {gn:.2f}; η'/2(1+β)·λ = {lm:.2f})"
         ax.plot(st, lo, lw=1.2, label=lab)
     ax.axhline(base, color="k", lw=0.8)
     ax.axhline(k * base, color="k", lw=0.8, ls="--")

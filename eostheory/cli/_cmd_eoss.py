@@ -73,6 +73,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "batch, a twentieth of the records for mini-batches)",
     )
     p.add_argument(
+        "--edge-tol",
+        type=float,
+        default=0.05,
+        help="an edge ratio within this of 1 counts as at the edge when the restarts are read (0.05)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps recorded every 5, warm-up 50",
@@ -227,6 +233,8 @@ def _edge_test(
     from eostheory.torch import eoss_edge_test
 
     factors = parse_floats(args.edge_factors, "--edge-factors")
+    if not 0 <= args.edge_tol < 1:
+        raise EosInputError(f"--edge-tol must be in [0, 1), got {args.edge_tol:g}")
     for f in factors:
         if not f > 0:
             raise EosInputError(f"--edge-factors: a factor must be positive, got {f:g}")
@@ -239,6 +247,7 @@ def _edge_test(
         factors=factors,
         after=int_option("--edge-after", args.edge_after, minimum=2),
         smooth=None if args.edge_smooth is None else int_option("--edge-smooth", args.edge_smooth),
+        tol=args.edge_tol,
         eta_rule=args.eta_rule,
         gamma=args.gamma,
         widths=widths,
@@ -261,12 +270,22 @@ def _edge_test(
         f"source     beta={beta:g} B={b} seed={seed} eta={src['eta']:.4g}, {src['status']} at step {res['fork_step']}; "
         f"loss level {res['baseline']:.4g}; loss averaged over {res['detector']['smooth']} records"
     )
-    print("factor  eta       BS*eta'/(2(1-b))  GNI*eta'/(2(1-b))  lam*eta'/(2(1+b))  outcome  peak/level")
+    print("edge ratios after the restart, from the last quarter of the source run (at the fork step in brackets)")
+    print("factor  eta       BS*eta'/(2(1-b))  GNI*eta'/(2(1-b))  lam*eta'/(2(1+b))  outcome      peak/level")
     for r in res["branches"]:
         c = r["catapult"]
+        cells = [f"{r[k + '_recent']:.3f} ({r[k]:.3f})" for k in ("bs_edge", "gni_edge", "lam_edge")]
         print(
-            f"{r['factor']:<6g}  {r['eta']:<8.4g}  {r['bs_edge']:<16.3f}  {r['gni_edge']:<17.3f}  "
-            f"{r['lam_edge']:<17.3f}  {c['kind']:<8s} {c['peak_ratio']:.3g}"
+            f"{r['factor']:<6g}  {r['eta']:<8.4g}  {cells[0]:<16s}  {cells[1]:<17s}  "
+            f"{cells[2]:<17s}  {c['kind']:<11s}  {c['peak_ratio']:.3g}"
         )
+    names = {"batch_sharpness": "Batch Sharpness", "gni": "GNI", "lam_max": "lam_max"}
+    for basis, v in (("last quarter", res["verdict"]), ("fork step", res["verdict_final"])):
+        parts = []
+        for q, label in names.items():
+            miss = ", ".join(f"x{f:g}" for f in v[q]["mismatch"])
+            parts.append(f"{label} " + ("consistent" if v[q]["consistent"] else f"not (at {miss})"))
+        sep = "" if v["separates"] else "; Batch Sharpness and GNI predict the same on every restart"
+        print(f"binding quantity ({basis}, edge band +-{args.edge_tol:g}): " + "; ".join(parts) + sep)
     print(f"{len(res['branches'])} restarts in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
     return 0

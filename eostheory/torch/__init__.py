@@ -72,6 +72,7 @@ from eostheory.torch._data import (  # noqa: E402
 )
 from eostheory.torch._eoss import (  # noqa: E402
     curvature_statistics,
+    edge_verdict,
     eoss_edge_test,
     eoss_experiment,
     eoss_run,
@@ -224,6 +225,7 @@ __all__ = [
     "confidence_interval",
     "curvature_statistics",
     "digits",
+    "edge_verdict",
     "eoss_edge_test",
     "eoss_experiment",
     "eoss_run",

@@ -48,6 +48,7 @@ torch = require_torch()
 __all__ = [
     "curvature_statistics",
     "detect_catapult",
+    "edge_verdict",
     "eoss_edge_test",
     "eoss_experiment",
     "eoss_run",
@@ -146,6 +147,7 @@ def eoss_run(
     out: Any = None,
     predict: bool = True,
     eta_rule: str = "edges",
+    track_gni: bool = False,
 ) -> dict[str, Any]:
     r"""One run of :func:`eoss_experiment` (a JSON-ready record).
 
@@ -164,7 +166,9 @@ def eoss_run(
     ``warmup > 0`` ramps the learning rate linearly from :math:`\eta_B/W` to :math:`\eta_B`
     over the first ``W`` steps (``warmup:steps=W``); ``out`` and ``checkpoint_every`` keep a
     run directory with snapshots (for :func:`eoss_edge_test`); ``predict=False`` skips the
-    final per-example curvature statistics and the prediction (:math:`n^2` products).
+    final per-example curvature statistics and the prediction (:math:`n^2` products);
+    ``track_gni=True`` also tracks GNI (one more Monte-Carlo estimate per record; the series
+    gets a ``"gni"`` entry).
     """
     t0 = time.perf_counter()
     n = int(data.n)
@@ -174,6 +178,7 @@ def eoss_run(
     if eta_rule not in ("edges", "predicted", "auto"):
         raise EosInputError(f"eta_rule must be 'edges', 'predicted' or 'auto', got {eta_rule!r}")
     mkw = {"widths": list(widths), "activation": activation}
+    tracked = ("loss", "sharpness", "batch_sharpness") + (("gni",) if track_gni else ())
     module = build_model("mlp", data, seed=seed, **mkw)
     obj = NetworkObjective(module, data, "mse", device="cpu")
     th0 = obj.theta0
@@ -196,7 +201,7 @@ def eoss_run(
             beta=beta,
             batch_size=None if b == n else b,
             steps=steps,
-            track=("loss", "sharpness", "batch_sharpness"),
+            track=tracked,
             track_every=track_every,
             bs_batch_size=b,
             bs_rse=bs_rse,
@@ -225,7 +230,7 @@ def eoss_run(
         "bs0": bs0,
         "status": r.status,
         "final_loss": float(r.series["loss"][-1]),
-        "series": {k: r.series[k] for k in ("step", "loss", "sharpness", "batch_sharpness")},
+        "series": {k: r.series[k] for k in ("step", *tracked)},
     }
     if attempt is not None:
         rec["attempt"] = attempt
@@ -464,6 +469,7 @@ def eoss_edge_test(
     within: int | None = None,
     recover: float = 1.5,
     smooth: int | None = None,
+    tol: float = 0.05,
     workdir: Any = None,
     **run_kw: Any,
 ) -> dict[str, Any]:
@@ -485,7 +491,10 @@ def eoss_edge_test(
     :math:`\mathrm{BS}_B\,\eta'/(2(1-\beta))` and :math:`\mathrm{GNI}_B\,\eta'/(2(1-\beta))`
     (:math:`\mathrm{GNI}_B = E_B[g_B^\top H g_B]/\|\nabla L\|^2`, Andreyev & Beneventano 2024)
     and :math:`\lambda_{\max}\eta'/(2(1+\beta))`; a ratio above 1 says that quantity is
-    over its edge after the restart.  ``run_kw`` goes to :func:`eoss_run`.
+    over its edge after the restart.  The same ratios from the mean of the last quarter of
+    the source run's records (``*_edge_recent``; GNI is tracked in the source run for this)
+    give the level the run held; :func:`edge_verdict` reads the outcomes against both
+    (``verdict``, ``verdict_final``, band ``tol``).  ``run_kw`` goes to :func:`eoss_run`.
 
     Returns:
         ``{"source": record of the source run, "fork_step", "baseline", "branches": [{"factor",
@@ -507,6 +516,8 @@ def eoss_edge_test(
         smooth = 1 if int(batch_size) == int(data.n) else max(1, n_rec // 20)
     if int(smooth) != smooth or smooth < 1:
         raise EosInputError(f"smooth must be a positive integer, got {smooth}")
+    if not (math.isfinite(tol) and 0 <= tol < 1):
+        raise EosInputError(f"tol must be in [0, 1), got {tol}")
     tmp = tempfile.TemporaryDirectory(prefix="eoss_edge_") if workdir is None else None
     root = Path(tmp.name if tmp is not None else workdir)
     try:
@@ -520,6 +531,7 @@ def eoss_edge_test(
             out=src,
             checkpoint_every=steps,
             predict=False,
+            track_gni=True,
             **run_kw,
         )
         if rec["status"] != "completed":
@@ -529,6 +541,7 @@ def eoss_edge_test(
         src = Path(rec["run_dir"])  # out/edges or out/predicted under eta_rule="auto"
         ls = [v for v in rec["series"]["loss"] if v is not None]
         baseline = float(np.mean(ls[-max(1, len(ls) // 4) :]))
+        recent = {key: _recent_mean(rec["series"][key]) for key in ("batch_sharpness", "gni", "sharpness")}
         b = int(batch_size)
         mkw = {"widths": list(run_kw.get("widths", (32, 32))), "activation": run_kw.get("activation", "tanh")}
         branches = []
@@ -566,6 +579,9 @@ def eoss_edge_test(
                     "bs_edge": fc["batch_sharpness"] * e2 / (2 * (1 - beta)),
                     "gni_edge": fc["gni"] * e2 / (2 * (1 - beta)),
                     "lam_edge": fc["lam_max"] * e2 / (2 * (1 + beta)),
+                    "bs_edge_recent": recent["batch_sharpness"] * e2 / (2 * (1 - beta)),
+                    "gni_edge_recent": recent["gni"] * e2 / (2 * (1 - beta)),
+                    "lam_edge_recent": recent["sharpness"] * e2 / (2 * (1 + beta)),
                     "catapult": detect_catapult(
                         loss_after.tolist(), baseline, k=k, within=m, recover=recover, smooth=int(smooth)
                     ),
@@ -580,16 +596,77 @@ def eoss_edge_test(
         "source": rec,
         "fork_step": fc["step"],
         "baseline": baseline,
+        "recent": recent,
+        "verdict": edge_verdict(branches, basis="recent", tol=tol),
+        "verdict_final": edge_verdict(branches, basis="final", tol=tol),
         "detector": {
             "k": k,
             "within": m,
             "recover": recover,
             "smooth": int(smooth),
             "record_every": int(record_every),
+            "tol": tol,
         },
         "branches": branches,
         "seconds": time.perf_counter() - t0,
     }
+
+
+def _recent_mean(series: Sequence[Any]) -> float:
+    """Mean of the finite entries in the last quarter of a tracked series (the loss baseline's window)."""
+    vals = [float(v) for v in series if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return math.nan
+    return float(np.mean(vals[-max(1, len(vals) // 4) :]))
+
+
+_SPIKES = ("catapult", "no-recovery", "diverged")
+_EDGE_KEYS = {"batch_sharpness": "bs_edge", "gni": "gni_edge", "lam_max": "lam_edge"}
+
+
+def edge_verdict(branches: Sequence[Mapping[str, Any]], *, basis: str = "recent", tol: float = 0.05) -> dict[str, Any]:
+    r"""Which quantity the restarts of :func:`eoss_edge_test` are consistent with as the edge.
+
+    A quantity :math:`q` with edge ratio :math:`r_f = q\,\eta'/(2(1\mp\beta))` at factor
+    :math:`f` is *over* its edge after the restart if :math:`r_f > 1 + \mathrm{tol}`, *under*
+    it if :math:`r_f < 1 - \mathrm{tol}`, and *at* it otherwise.  Over predicts a loss spike,
+    under predicts none, and at predicts neither: a quantity on its plateau fluctuates around
+    the edge, and ``tol`` (default 5%, the band of the drift test) is the resolution at which
+    the restarts are read.  The restart *shows* a spike iff :func:`detect_catapult` calls it
+    ``catapult``, ``no-recovery`` or ``diverged``.  :math:`q` is consistent with being the
+    binding quantity iff no branch contradicts its prediction.  ``basis="recent"`` uses the
+    ratios from the mean of the last quarter of the source run's records (``*_edge_recent``:
+    the level the run holds); ``"final"`` the single estimate at the fork step (``*_edge``).
+
+    Returns ``{"batch_sharpness" | "gni" | "lam_max": {"consistent", "mismatch": [factors],
+    "side": ["under" | "at" | "over" per branch]}, "binding": [consistent names],
+    "separates": bool}``; ``separates`` says whether, on some branch, Batch Sharpness and GNI
+    sit on different sides of their edges (one of the two is then off its edge): only then
+    can the restarts tell them apart.
+    """
+    if basis not in ("recent", "final"):
+        raise EosInputError(f"basis must be 'recent' or 'final', got {basis!r}")
+    if not (math.isfinite(tol) and 0 <= tol < 1):
+        raise EosInputError(f"tol must be in [0, 1), got {tol}")
+    suffix = "_recent" if basis == "recent" else ""
+    out: dict[str, Any] = {}
+    sides: dict[str, list[str]] = {}
+    for name, key in _EDGE_KEYS.items():
+        vals = [float(b[key + suffix]) for b in branches]
+        sides[name] = [
+            "nan" if not math.isfinite(v) else "over" if v > 1 + tol else "under" if v < 1 - tol else "at" for v in vals
+        ]
+        mismatch = []
+        for b, side in zip(branches, sides[name], strict=True):
+            spike = b["catapult"]["kind"] in _SPIKES
+            if side == "nan" or (side == "over" and not spike) or (side == "under" and spike):
+                mismatch.append(float(b["factor"]))
+        out[name] = {"consistent": not mismatch, "mismatch": mismatch, "side": sides[name]}
+    out["binding"] = [name for name in _EDGE_KEYS if out[name]["consistent"]]
+    out["separates"] = any(
+        a != g and "nan" not in (a, g) for a, g in zip(sides["batch_sharpness"], sides["gni"], strict=True)
+    )
+    return out
 
 
 def eoss_task(task: Mapping[str, Any]) -> dict[str, Any]:
