@@ -248,7 +248,8 @@ def test_eoss_cli_edge_test_prints_the_verdict(torch_one_thread, tmp_path, capsy
     res = json.loads((tmp_path / "eoss_edge.json").read_text())
     assert [b["factor"] for b in res["branches"]] == [1.0, 50.0]
     assert res["branches"][1]["catapult"]["kind"] == "diverged"
-    assert set(res["verdict"]) == {"batch_sharpness", "gni", "lam_max", "binding", "separates"}
+    assert set(res["verdict"]) == {"batch_sharpness", "gni", "lam_max", "mean_square", "binding", "separates"}
+    assert "mean-square edge at the fork" in text
     assert (tmp_path / "eoss_edge.png").stat().st_size > 1000
 
 
@@ -429,9 +430,12 @@ def test_edge_test_end_to_end_on_a_tiny_run(torch_one_thread, tmp_path) -> None:
     e = one["eta"] / 2
     assert one["gni_edge_recent"] == pytest.approx(ser["gni"][-1] * e, rel=1e-12)
     assert one["bs_edge_recent"] == pytest.approx(ser["batch_sharpness"][-1] * e, rel=1e-12)
-    assert res["verdict"]["binding"] == [
-        q for q in ("batch_sharpness", "gni", "lam_max") if res["verdict"][q]["consistent"]
-    ]
+    v = res["verdict"]
+    names = ("batch_sharpness", "gni", "lam_max", "mean_square")
+    assert v["binding"] == [q for q in names if v[q]["consistent"]]
+    # the mean-square edge at the fork: the restart's rate over s* eta, from the source's prediction
+    scale = res["source"]["prediction"]["scale"]
+    assert one["ms_edge"] == pytest.approx(1 / scale, rel=1e-12) and big["ms_edge"] == pytest.approx(50 / scale)
     assert one["step"][0] == 42 and len(one["loss"]) == 20 and all(math.isfinite(v) for v in one["loss"])
     assert one["catapult"]["kind"] in ("none", "catapult")
     assert big["catapult"]["kind"] == "diverged"
@@ -477,6 +481,10 @@ def test_edge_verdict_names_the_quantity_whose_edge_the_outcomes_follow() -> Non
     v = edge_verdict(same)
     assert v["binding"] == ["batch_sharpness", "gni", "lam_max"] and not v["separates"]
     assert edge_verdict(same, tol=0.0)["batch_sharpness"]["mismatch"] == [1.0, 1.3]
+    # a fourth quantity where the branches carry the mean-square edge
+    ms = [{**b, "ms_edge": f, "ms_edge_recent": f} for b, f in zip(br, (0.8, 1.2, 2.0), strict=True)]
+    v = edge_verdict(ms)
+    assert v["binding"] == ["batch_sharpness", "mean_square"] and v["mean_square"]["side"] == ["under", "over", "over"]
     with pytest.raises(EosInputError):
         edge_verdict(br, basis="mean")
     with pytest.raises(EosInputError):

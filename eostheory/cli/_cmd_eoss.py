@@ -79,6 +79,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="an edge ratio within this of 1 counts as at the edge when the restarts are read (0.05)",
     )
     p.add_argument(
+        "--edge-no-predict",
+        action="store_true",
+        help="skip the mean-square prediction at the fork (n^2 Hessian-vector products; its edge is read as a "
+        "fourth quantity)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="tiny: n=32, batch sizes 1,n, betas 0.9, one seed, 300 steps recorded every 5, warm-up 50",
@@ -248,6 +254,7 @@ def _edge_test(
         after=int_option("--edge-after", args.edge_after, minimum=2),
         smooth=None if args.edge_smooth is None else int_option("--edge-smooth", args.edge_smooth),
         tol=args.edge_tol,
+        predict=not args.edge_no_predict,
         eta_rule=args.eta_rule,
         gamma=args.gamma,
         widths=widths,
@@ -271,18 +278,32 @@ def _edge_test(
         f"loss level {res['baseline']:.4g}; loss averaged over {res['detector']['smooth']} records"
     )
     print("edge ratios after the restart, from the last quarter of the source run (at the fork step in brackets)")
-    print("factor  eta       BS*eta'/(2(1-b))  GNI*eta'/(2(1-b))  lam*eta'/(2(1+b))  outcome      peak/level")
+    ms = "ms_edge" in res["branches"][0]
+    print(
+        "factor  eta       BS*eta'/(2(1-b))  GNI*eta'/(2(1-b))  lam*eta'/(2(1+b))  "
+        + ("eta'/eta_ms  " if ms else "")
+        + "outcome      peak/level"
+    )
     for r in res["branches"]:
         c = r["catapult"]
         cells = [f"{r[k + '_recent']:.3f} ({r[k]:.3f})" for k in ("bs_edge", "gni_edge", "lam_edge")]
         print(
-            f"{r['factor']:<6g}  {r['eta']:<8.4g}  {cells[0]:<16s}  {cells[1]:<17s}  "
-            f"{cells[2]:<17s}  {c['kind']:<11s}  {c['peak_ratio']:.3g}"
+            f"{r['factor']:<6g}  {r['eta']:<8.4g}  {cells[0]:<16s}  {cells[1]:<17s}  {cells[2]:<17s}  "
+            + (f"{r['ms_edge']:<11.3f}  " if ms else "")
+            + f"{c['kind']:<11s}  {c['peak_ratio']:.3g}"
         )
-    names = {"batch_sharpness": "Batch Sharpness", "gni": "GNI", "lam_max": "lam_max"}
+    if ms:
+        pr = src["prediction"]
+        print(
+            f"mean-square edge at the fork: eta_ms = {pr['scale']:.3g} eta ({pr['binding_direction']}; "
+            f"its Batch Sharpness level {pr['ratio_m2_over_a'] / (1 - beta):.3g} x 2(1-b)/eta)"
+        )
+    names = {"batch_sharpness": "Batch Sharpness", "gni": "GNI", "lam_max": "lam_max", "mean_square": "mean-square"}
     for basis, v in (("last quarter", res["verdict"]), ("fork step", res["verdict_final"])):
         parts = []
         for q, label in names.items():
+            if q not in v:
+                continue
             miss = ", ".join(f"x{f:g}" for f in v[q]["mismatch"])
             parts.append(f"{label} " + ("consistent" if v[q]["consistent"] else f"not (at {miss})"))
         sep = "" if v["separates"] else "; Batch Sharpness and GNI predict the same on every restart"

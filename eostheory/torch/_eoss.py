@@ -470,6 +470,7 @@ def eoss_edge_test(
     recover: float = 1.5,
     smooth: int | None = None,
     tol: float = 0.05,
+    predict: bool = True,
     workdir: Any = None,
     **run_kw: Any,
 ) -> dict[str, Any]:
@@ -494,12 +495,18 @@ def eoss_edge_test(
     over its edge after the restart.  The same ratios from the mean of the last quarter of
     the source run's records (``*_edge_recent``; GNI is tracked in the source run for this)
     give the level the run held; :func:`edge_verdict` reads the outcomes against both
-    (``verdict``, ``verdict_final``, band ``tol``).  ``run_kw`` goes to :func:`eoss_run`.
+    (``verdict``, ``verdict_final``, band ``tol``).  With ``predict`` (the default; :math:`n^2`
+    Hessian-vector products at the fork) the source record carries the mean-square
+    prediction at the fork state, and each branch ``ms_edge`` :math:`= f/s^*`, the restart's
+    rate over the one-direction model's batch-size-aware edge :math:`s^*\eta`
+    (:func:`eostheory.symbolic.eoss.binding_direction`); the verdict reads it as a fourth
+    quantity, ``mean_square``.  ``run_kw`` goes to :func:`eoss_run`.
 
     Returns:
-        ``{"source": record of the source run, "fork_step", "baseline", "branches": [{"factor",
-        "eta", "bs_edge", "gni_edge", "lam_edge", "catapult": detect_catapult(...), "loss",
-        "step"}], "seconds"}``.
+        ``{"source": record of the source run, "fork_step", "baseline", "recent", "verdict",
+        "verdict_final", "detector", "branches": [{"factor", "eta", "bs_edge", "gni_edge",
+        "lam_edge", "*_edge_recent", "ms_edge" (with ``predict``), "catapult":
+        detect_catapult(...), "loss", "step"}], "seconds"}``.
     """
     import tempfile
     from pathlib import Path
@@ -530,7 +537,7 @@ def eoss_edge_test(
             steps=steps,
             out=src,
             checkpoint_every=steps,
-            predict=False,
+            predict=predict,
             track_gni=True,
             **run_kw,
         )
@@ -542,6 +549,7 @@ def eoss_edge_test(
         ls = [v for v in rec["series"]["loss"] if v is not None]
         baseline = float(np.mean(ls[-max(1, len(ls) // 4) :]))
         recent = {key: _recent_mean(rec["series"][key]) for key in ("batch_sharpness", "gni", "sharpness")}
+        ms_scale = rec["prediction"]["scale"] if "prediction" in rec else None
         b = int(batch_size)
         mkw = {"widths": list(run_kw.get("widths", (32, 32))), "activation": run_kw.get("activation", "tanh")}
         branches = []
@@ -582,6 +590,11 @@ def eoss_edge_test(
                     "bs_edge_recent": recent["batch_sharpness"] * e2 / (2 * (1 - beta)),
                     "gni_edge_recent": recent["gni"] * e2 / (2 * (1 - beta)),
                     "lam_edge_recent": recent["sharpness"] * e2 / (2 * (1 + beta)),
+                    **(
+                        {}
+                        if ms_scale is None
+                        else {"ms_edge": float(f) / ms_scale, "ms_edge_recent": float(f) / ms_scale}
+                    ),
                     "catapult": detect_catapult(
                         loss_after.tolist(), baseline, k=k, within=m, recover=recover, smooth=int(smooth)
                     ),
@@ -621,7 +634,7 @@ def _recent_mean(series: Sequence[Any]) -> float:
 
 
 _SPIKES = ("catapult", "no-recovery", "diverged")
-_EDGE_KEYS = {"batch_sharpness": "bs_edge", "gni": "gni_edge", "lam_max": "lam_edge"}
+_EDGE_KEYS = {"batch_sharpness": "bs_edge", "gni": "gni_edge", "lam_max": "lam_edge", "mean_square": "ms_edge"}
 
 
 def edge_verdict(branches: Sequence[Mapping[str, Any]], *, basis: str = "recent", tol: float = 0.05) -> dict[str, Any]:
@@ -638,8 +651,12 @@ def edge_verdict(branches: Sequence[Mapping[str, Any]], *, basis: str = "recent"
     ratios from the mean of the last quarter of the source run's records (``*_edge_recent``:
     the level the run holds); ``"final"`` the single estimate at the fork step (``*_edge``).
 
-    Returns ``{"batch_sharpness" | "gni" | "lam_max": {"consistent", "mismatch": [factors],
-    "side": ["under" | "at" | "over" per branch]}, "binding": [consistent names],
+    Branches that carry ``ms_edge`` (:func:`eoss_edge_test` with ``predict``) add a fourth
+    quantity, ``mean_square``: the restart's rate over the mean-square model's edge at the
+    fork state (one value, used for both bases).
+
+    Returns ``{"batch_sharpness" | "gni" | "lam_max" [| "mean_square"]: {"consistent",
+    "mismatch": [factors], "side": ["under" | "at" | "over" per branch]}, "binding": [consistent names],
     "separates": bool}``; ``separates`` says whether, on some branch, Batch Sharpness and GNI
     sit on different sides of their edges (one of the two is then off its edge): only then
     can the restarts tell them apart.
@@ -651,7 +668,9 @@ def edge_verdict(branches: Sequence[Mapping[str, Any]], *, basis: str = "recent"
     suffix = "_recent" if basis == "recent" else ""
     out: dict[str, Any] = {}
     sides: dict[str, list[str]] = {}
-    for name, key in _EDGE_KEYS.items():
+    names = [name for name, key in _EDGE_KEYS.items() if name != "mean_square" or all(key in b for b in branches)]
+    for name in names:
+        key = _EDGE_KEYS[name]
         vals = [float(b[key + suffix]) for b in branches]
         sides[name] = [
             "nan" if not math.isfinite(v) else "over" if v > 1 + tol else "under" if v < 1 - tol else "at" for v in vals
@@ -662,7 +681,7 @@ def edge_verdict(branches: Sequence[Mapping[str, Any]], *, basis: str = "recent"
             if side == "nan" or (side == "over" and not spike) or (side == "under" and spike):
                 mismatch.append(float(b["factor"]))
         out[name] = {"consistent": not mismatch, "mismatch": mismatch, "side": sides[name]}
-    out["binding"] = [name for name in _EDGE_KEYS if out[name]["consistent"]]
+    out["binding"] = [name for name in names if out[name]["consistent"]]
     out["separates"] = any(
         a != g and "nan" not in (a, g) for a, g in zip(sides["batch_sharpness"], sides["gni"], strict=True)
     )
