@@ -546,8 +546,7 @@ def eoss_edge_test(
         eta = rec["eta"]
         fc = rec["final_curvature"]
         src = Path(rec["run_dir"])  # out/edges or out/predicted under eta_rule="auto"
-        ls = [v for v in rec["series"]["loss"] if v is not None]
-        baseline = float(np.mean(ls[-max(1, len(ls) // 4) :]))
+        baseline = _recent_mean(rec["series"]["loss"])  # the source completed: every entry is finite
         recent = {key: _recent_mean(rec["series"][key]) for key in ("batch_sharpness", "gni", "sharpness")}
         ms_scale = rec["prediction"]["scale"] if "prediction" in rec else None
         b = int(batch_size)
