@@ -381,19 +381,56 @@ def test_eta_rule_auto_keeps_the_predicted_rate_or_falls_back(torch_one_thread, 
     data = et.digits(n=40, seed=0)
     kw = {"batch_size": 8, "beta": 0.9, "steps": 30, "widths": [4], "track_every": 10, "warmup": 10}
     rec = eo.eoss_run(data, eta_rule="auto", predict=False, **kw)
-    assert rec["status"] == "completed" and rec["eta_rule"] == "predicted" and "attempt" not in rec
+    assert rec["status"] == "completed" and rec["eta_rule"] == "predicted" and "attempts" not in rec
     assert rec["eta"] == pytest.approx(rec["eta_predicted"]) and rec["eta_predicted"] > rec["eta_edges"]
     real = eo.predicted_eta
     monkeypatch.setattr(eo, "predicted_eta", lambda c, beta, b: 1e3 * real(c, beta, b))
-    rec = eo.eoss_run(data, eta_rule="auto", predict=False, **kw)
+    rec = eo.eoss_run(data, eta_rule="auto", rungs=0, predict=False, **kw)
     assert rec["status"] == "completed" and rec["eta_rule"] == "edges"
+    assert list(rec["ladder"]) == ["predicted", "edges"]
     assert rec["eta"] == pytest.approx(rec["eta_edges"])
-    assert rec["attempt"]["status"] == "diverged" and rec["attempt"]["eta"] > 100 * rec["eta"]
+    (att,) = rec["attempts"]
+    assert att["eta_rule"] == "predicted" and att["status"] == "diverged" and att["eta"] > 100 * rec["eta"]
     # the fallback is the 'edges' run itself, number for number
     direct = eo.eoss_run(data, eta_rule="edges", predict=False, **kw)
     assert direct["series"] == rec["series"] and direct["eta"] == rec["eta"]
     with pytest.raises(EosInputError):
         eo.eoss_run(data, eta_rule="largest", **kw)
+
+
+@pytest.mark.torch
+def test_eta_rule_auto_walks_the_ladder_down_to_the_first_stable_rung(torch_one_thread, monkeypatch) -> None:
+    # the same tiny run with the prediction forced 1000 times too high: the rates tried are
+    # geometric from the predicted to the edges rate, eta_k = eta_p (eta_e/eta_p)^(k/4) for
+    # three rungs; every abandoned attempt diverged, they come in ladder order, and the kept
+    # run is the next rung, completed
+    import eostheory.torch as et
+    import eostheory.torch._eoss as eo
+
+    data = et.digits(n=40, seed=0)
+    kw = {"batch_size": 8, "beta": 0.9, "steps": 30, "widths": [4], "track_every": 10, "warmup": 10}
+    real = eo.predicted_eta
+    monkeypatch.setattr(eo, "predicted_eta", lambda c, beta, b: 1e3 * real(c, beta, b))
+    rec = eo.eoss_run(data, eta_rule="auto", rungs=3, predict=False, **kw)
+    lad = rec["ladder"]
+    assert list(lad) == ["predicted", "rung1", "rung2", "rung3", "edges"]
+    p, e = rec["eta_predicted"], rec["eta_edges"]
+    assert lad["predicted"] == p and lad["edges"] == e
+    for k in (1, 2, 3):
+        assert lad[f"rung{k}"] == pytest.approx(p * (e / p) ** (k / 4), rel=1e-12)
+    rates = list(lad.values())
+    assert all(a > b for a, b in itertools.pairwise(rates))  # strictly down the ladder
+    tried = [a["eta_rule"] for a in rec["attempts"]]
+    assert tried == list(lad)[: len(tried)] and all(a["status"] == "diverged" for a in rec["attempts"])
+    assert rec["status"] == "completed" and rec["eta_rule"] == list(lad)[len(tried)]
+    assert rec["eta"] == lad[rec["eta_rule"]]
+    # the predicted rate is 1000x too high and diverges; here a rung holds (rung3, 9x the edges
+    # rate), where the old two-rate rule fell back to the edges rate
+    assert tried[0] == "predicted" and rec["eta_rule"].startswith("rung")
+    summary = eo._summary([rec])
+    assert summary[0]["eta_rules"][rec["eta_rule"]] == 1 and sum(summary[0]["eta_rules"].values()) == 1
+    with pytest.raises(EosInputError):
+        eo.eoss_run(data, eta_rule="auto", rungs=-1, predict=False, **kw)
 
 
 @pytest.mark.torch

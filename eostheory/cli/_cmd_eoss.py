@@ -48,7 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="eta_B at initialisation: gamma times the lower of 2(1+beta)/lambda_max and 2(1-beta)/BS_B "
         "('edges', default), or gamma times the mean-square boundary of the one-direction model over the "
         "top eigenvector and the per-example gradients ('predicted'; n^2 extra products per run), or "
-        "'predicted' and, where that run diverges, 'edges' ('auto': each run at the larger stable one)",
+        "the first of 'predicted', --rungs geometric steps down from it and 'edges' at which the run stays finite "
+        "('auto': each run at the largest stable rate on that ladder)",
+    )
+    p.add_argument(
+        "--rungs",
+        default="2",
+        help="with --eta-rule auto: rates tried between the predicted and the edges rate, geometrically spaced "
+        "(2; at most 8; 0: the predicted rate, then the edges rate)",
     )
     p.add_argument("--track-every", default="40", help="record every this many steps (40)")
     p.add_argument("--warmup", default="200", help="linear learning-rate warm-up over this many steps (200; 0: none)")
@@ -141,6 +148,7 @@ def execute(args: argparse.Namespace) -> int:
     if not 0 < args.gamma < limit:
         raise EosInputError(f"--gamma must be in (0, {limit:g}) (above 1 only with --warmup), got {args.gamma:g}")
     workers = None if args.workers is None else int_option("--workers", args.workers, minimum=0)
+    args.rungs = int_option("--rungs", args.rungs, minimum=0, maximum=8)
     if args.data == "gaussian-mixture":
         data = et.gaussian_mixture(n=n, dim=16, classes=4, label_noise=args.label_noise, seed=0)
     elif args.data == "digits":
@@ -176,6 +184,7 @@ def execute(args: argparse.Namespace) -> int:
         widths=widths,
         track_every=int_option("--track-every", every),
         eta_rule=args.eta_rule,
+        rungs=args.rungs,
         progress=progress,
     )
     res["config"] = {
@@ -188,6 +197,7 @@ def execute(args: argparse.Namespace) -> int:
         "gamma": args.gamma,
         "warmup": warmup,
         "eta_rule": args.eta_rule,
+        "rungs": args.rungs,
         "workers": workers,
     }
     if out is not None:
@@ -256,6 +266,7 @@ def _edge_test(
         tol=args.edge_tol,
         predict=not args.edge_no_predict,
         eta_rule=args.eta_rule,
+        rungs=args.rungs,
         gamma=args.gamma,
         widths=widths,
         warmup=warmup,

@@ -148,6 +148,7 @@ def eoss_run(
     predict: bool = True,
     eta_rule: str = "edges",
     track_gni: bool = False,
+    rungs: int = 2,
 ) -> dict[str, Any]:
     r"""One run of :func:`eoss_experiment` (a JSON-ready record).
 
@@ -157,11 +158,19 @@ def eoss_run(
     boundary of :func:`predicted_eta` at the initial state (the batch-size-aware edge of the
     one-direction model over the top eigenvector and the per-example gradients).  Both values
     are in the record (``eta_edges``, ``eta_predicted``; the second only when it was computed).
-    ``"auto"`` tries ``"predicted"`` first and, if that run diverges, runs ``"edges"`` instead:
-    each run at the larger of the two rates at which it stays finite.  The record is the run
-    that was kept (``eta_rule`` says which), with the abandoned attempt under ``attempt``
-    (``eta``, ``status``, ``last_step``: the last step with a finite record); with ``out``
-    the two go to ``out/predicted`` and ``out/edges`` and ``run_dir`` names the kept one.
+    ``"auto"`` walks a geometric ladder down from the predicted rate to the edges rate and
+    keeps the first run that stays finite: with :math:`\eta_p > \eta_e` and
+    :math:`K` = ``rungs`` + 1 it tries
+
+    .. math:: \eta_k = \eta_p\,(\eta_e/\eta_p)^{k/K}, \qquad k = 0, 1, \dots, K,
+
+    named ``"predicted"`` (:math:`k = 0`), ``"rung1"`` … and ``"edges"`` (:math:`k = K`), so
+    each run goes at the largest rate on the ladder at which it stays finite (``rungs=0``:
+    the predicted rate, then the edges rate; where :math:`\eta_p \le \eta_e` there are no
+    rungs).  The record is the run that was kept (``eta_rule`` says which), with the
+    abandoned attempts in order under ``attempts`` (``eta_rule``, ``eta``, ``status``,
+    ``last_step``: the last step with a finite record); with ``out`` each attempt goes to
+    ``out/<rule>`` and ``run_dir`` names the kept one.
 
     ``warmup > 0`` ramps the learning rate linearly from :math:`\eta_B/W` to :math:`\eta_B`
     over the first ``W`` steps (``warmup:steps=W``); ``out`` and ``checkpoint_every`` keep a
@@ -175,6 +184,8 @@ def eoss_run(
     b = int(batch_size)
     if not 1 <= b <= n:
         raise EosInputError(f"batch size must be in [1, {n}], got {b}")
+    if isinstance(rungs, bool) or not isinstance(rungs, int) or rungs < 0:
+        raise EosInputError(f"rungs must be a non-negative integer, got {rungs!r}")
     if eta_rule not in ("edges", "predicted", "auto"):
         raise EosInputError(f"eta_rule must be 'edges', 'predicted' or 'auto', got {eta_rule!r}")
     mkw = {"widths": list(widths), "activation": activation}
@@ -188,8 +199,10 @@ def eoss_run(
     rates = {"edges": eta_edges}
     if eta_rule != "edges":
         rates["predicted"] = gamma * predicted_eta(curvature_statistics(obj, th0)["curvatures"], beta, b)
-    plan = ["predicted", "edges"] if eta_rule == "auto" else [eta_rule]
-    attempt = None
+    plan = [eta_rule]
+    if eta_rule == "auto":
+        plan = ["predicted", *_ladder(rates, rungs), "edges"]
+    attempts = []
     for rule in plan:
         eta = rates[rule]
         run_out = Path(out) / rule if out is not None and eta_rule == "auto" else out
@@ -216,7 +229,7 @@ def eoss_run(
         if r.status == "completed" or rule == plan[-1]:
             break
         finite = [t for t, v in zip(r.series["step"], r.series["loss"], strict=True) if _finite(v)]
-        attempt = {"eta_rule": rule, "eta": eta, "status": r.status, "last_step": finite[-1] if finite else None}
+        attempts.append({"eta_rule": rule, "eta": eta, "status": r.status, "last_step": finite[-1] if finite else None})
     rec: dict[str, Any] = {
         "batch_size": b,
         "beta": beta,
@@ -232,8 +245,10 @@ def eoss_run(
         "final_loss": float(r.series["loss"][-1]),
         "series": {k: r.series[k] for k in ("step", *tracked)},
     }
-    if attempt is not None:
-        rec["attempt"] = attempt
+    if eta_rule == "auto":
+        rec["ladder"] = {k: rates[k] for k in plan}
+    if attempts:
+        rec["attempts"] = attempts
     half = eta / 2
     for key in ("batch_sharpness", "sharpness"):
         p = plateau(r.series[key], tail=tail)
@@ -272,6 +287,21 @@ def eoss_run(
     return rec
 
 
+def _ladder(rates: dict[str, float], rungs: int) -> list[str]:
+    r"""Add the rungs :math:`\eta_p(\eta_e/\eta_p)^{k/(R+1)}`, :math:`k = 1..R`, to ``rates``; their names in order.
+
+    None where the predicted rate :math:`\eta_p` is not above the edges rate :math:`\eta_e`.
+    """
+    pred, edges = rates["predicted"], rates["edges"]
+    if not pred > edges:
+        return []
+    names = []
+    for k in range(1, rungs + 1):
+        rates[f"rung{k}"] = pred * (edges / pred) ** (k / (rungs + 1))
+        names.append(f"rung{k}")
+    return names
+
+
 def _finite(v: Any) -> bool:
     return v is not None and math.isfinite(v)
 
@@ -304,10 +334,16 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "high": 1 + beta,
                 "runs": len(rs),
                 "diverged": sum(r["status"] != "completed" for r in rs),
-                "eta_rules": {k: sum(r.get("eta_rule") == k for r in rs) for k in ("edges", "predicted")},
+                "eta_rules": {k: sum(r.get("eta_rule") == k for r in rs) for k in _rule_names(rs)},
             }
         )
     return out
+
+
+def _rule_names(runs: list[dict[str, Any]]) -> list[str]:
+    """``edges`` and ``predicted``, then any ladder rungs the runs used, in ladder order."""
+    rungs = {r["eta_rule"] for r in runs if str(r.get("eta_rule", "")).startswith("rung")}
+    return ["edges", "predicted", *sorted(rungs, key=lambda k: int(k[4:]))]
 
 
 def _crossovers(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -545,7 +581,7 @@ def eoss_edge_test(
             raise EosInputError(f"the source run did not complete ({rec['status']}): lower gamma")
         eta = rec["eta"]
         fc = rec["final_curvature"]
-        src = Path(rec["run_dir"])  # out/edges or out/predicted under eta_rule="auto"
+        src = Path(rec["run_dir"])  # out/<rule> under eta_rule="auto"
         baseline = _recent_mean(rec["series"]["loss"])  # the source completed: every entry is finite
         recent = {key: _recent_mean(rec["series"][key]) for key in ("batch_sharpness", "gni", "sharpness")}
         ms_scale = rec["prediction"]["scale"] if "prediction" in rec else None
