@@ -94,6 +94,36 @@ def test_binding_direction_reduces_to_one_direction() -> None:
     assert r["index"] == int(np.argmin(etas)) and r["scale"] == pytest.approx(min(etas) / 0.1)
 
 
+def test_state_crossover_one_direction_is_the_closed_form() -> None:
+    # one direction: the curve is predicted_plateau at every B and B* is n kappa1/(kappa*(n-1)+kappa1)
+    c = np.random.default_rng(0).gamma(0.5, 1.0, size=64)
+    k1 = float(c.var() / c.mean() ** 2)
+    r = eoss.state_crossover(c, 0.9)
+    ref = [eoss.predicted_plateau(k1, 0.3, 0.9, b, 64)["ratio_m2_over_a"] for b in range(1, 65)]
+    np.testing.assert_allclose(r["ratio_m2_over_a"], ref, rtol=1e-12)
+    assert r["crossover"] == pytest.approx(eoss.crossover_batch_size(k1, 0.9, 64), rel=1e-12)
+    assert r["ratio_m2_over_a"][-1] == pytest.approx(1.9)  # B = n: the full-batch edge 1 + beta
+    assert 1 < r["crossover"] < 64 and r["crossover_index"] == 0
+    assert math.isnan(eoss.state_crossover(c, 0.0)["crossover"])  # beta = 0: one edge, no crossover
+
+
+def test_state_crossover_is_binding_direction_at_every_batch_size() -> None:
+    # two directions (a noisy one and a flat, larger one): the curve and its binding direction
+    # equal binding_direction at every B, at any eta (the ratios do not depend on it)
+    rng = np.random.default_rng(1)
+    C = np.vstack([rng.gamma(0.5, 1.0, size=64), 0.1 * rng.gamma(20.0, 1.0, size=64)])
+    r = eoss.state_crossover(C, 0.9)
+    for b in range(1, 65):
+        bd = eoss.binding_direction(C, 0.37, 0.9, b, lam_max=1.0)
+        assert r["index"][b - 1] == bd["index"]
+        assert r["ratio_m2_over_a"][b - 1] == pytest.approx(bd["ratio_m2_over_a"], rel=1e-12)
+    assert set(r["index"]) == {0, 1}  # the binding direction switches inside the range
+    j = next(i for i, v in enumerate(r["ratio_m2_over_a"]) if v >= 1)  # first integer B = j + 1 at or above 1
+    assert j < r["crossover"] <= j + 1
+    with pytest.raises(EosInputError):
+        eoss.state_crossover(-C, 0.9)
+
+
 def test_exact_map_full_batch_is_deterministic_threshold() -> None:
     # B = n: E[H_B X H_B] = H X H and the boundary is 2(1+beta)/lam_max (bisection to 1e-3)
     Z = eoss.row_space(overparameterized_regression(6, 30, seed=0))
@@ -545,6 +575,9 @@ def test_eoss_experiment_through_map_tasks_equals_in_process(torch_one_thread) -
         rb.pop("seconds")
         assert ra == rb
     assert a["summary"] == b["summary"]
+    # every completed run's state predicts its own crossover batch size, inside [1, n]
+    by = a["crossover"][0]["predicted_state"]["by_batch"]
+    assert set(by) <= {"8", "40"} and by and all(1 <= v <= 40 for v in by.values())
 
 
 @pytest.mark.torch

@@ -230,6 +230,9 @@ def execute(args: argparse.Namespace) -> int:
                 f"crossover (curve rises through 1), beta={c['beta']:g}: measured BS {cx['bs_ratio']}, "
                 f"lam {cx['lam_ratio']}; predicted m2/a {cx['predicted_bs_ratio']}, lam {cx['predicted_lam_ratio']}"
             )
+            if "predicted_state" in c:
+                by = ", ".join(f"B={b}: {v:.3g}" for b, v in c["predicted_state"]["by_batch"].items())
+                print(f"  predicted from each run's own state (mean per batch size): {by}")
         print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
     return 0
 

@@ -79,6 +79,7 @@ __all__ = [
     "predicted_plateau",
     "row_space",
     "sampling_moments",
+    "state_crossover",
 ]
 
 ETA, BETA = sp.symbols("eta beta", positive=True)
@@ -345,6 +346,72 @@ def binding_direction(curvatures: Any, eta: float, beta: float, batch_size: int,
         "ratio_lam": s * float(lam_max) * eta / 2,
         "ratio_m2_over_a": s * float(m2[k] / a[k]) * eta / 2,
     }
+
+
+def state_crossover(curvatures: Any, beta: float) -> dict[str, Any]:
+    r"""The predicted plateau curve over every batch size from **one** state, and where it rises through 1.
+
+    :func:`binding_direction` at :math:`B = 1, \dots, n` on the same per-example curvatures
+    ``curvatures[k, i]`` (directions × examples).  The plateaus times :math:`\eta/2` do not
+    depend on :math:`\eta` (the critical scale is :math:`\propto 1/\eta`), so one
+    measurement gives the whole curve
+
+    .. math:: r(B) = \frac{(1-\beta)(1+\kappa_{k(B)}(B))}{1+\kappa_{k(B)}(B)-\frac{2\beta}{1+\beta}},
+              \qquad \kappa_k(B) = \kappa_{1,k}\,\frac{n-B}{B(n-1)},
+
+    with :math:`k(B)` the binding direction at :math:`B`.  ``crossover`` is the first
+    :math:`B^*` where :math:`r` reaches 1: the closed form :math:`n\kappa_1/(\kappa^*(n-1)+\kappa_1)`
+    of :func:`crossover_batch_size` for the direction that binds there when it already
+    binds one batch size below, else (the binding direction switches across the crossing)
+    log–log interpolation between the two integers.  ``nan`` for :math:`\beta = 0` (one
+    edge) or a curve that never reaches 1.
+
+    Returns:
+        ``{"batch_size", "ratio_m2_over_a", "index", "crossover", "crossover_index"}``: the
+        curve at every integer :math:`B`, its binding direction, :math:`B^*` and the
+        direction binding there.
+    """
+    _, beta = _hb(1.0, beta)
+    C = np.atleast_2d(np.asarray(curvatures, dtype=float))
+    if C.size == 0 or not np.all(np.isfinite(C)):
+        raise EosInputError("curvatures must be a non-empty finite array (directions x examples)")
+    n = C.shape[1]
+    a = C.mean(axis=1)
+    if not np.all(a > 0):
+        raise EosInputError("every candidate direction needs a positive mean curvature")
+    kappa1 = C.var(axis=1) / a**2
+    sizes = np.arange(1, n + 1)
+    factor = np.ones(n) if n == 1 else (n - sizes) / (sizes * (n - 1))
+    m2_over_a = a[None, :] * (1 + kappa1[None, :] * factor[:, None])  # (B, direction)
+    denom = m2_over_a - 2 * beta * a[None, :] / (1 + beta)
+    scale = 2 * (1 - beta) / denom  # the critical scale times eta: the same argmin as binding_direction
+    idx = np.argmin(scale, axis=1)
+    rows = np.arange(n)
+    ratio = scale[rows, idx] * m2_over_a[rows, idx] / 2
+    out: dict[str, Any] = {
+        "batch_size": sizes.tolist(),
+        "ratio_m2_over_a": ratio.tolist(),
+        "index": idx.tolist(),
+        "crossover": math.nan,
+        "crossover_index": None,
+    }
+    if beta == 0:
+        return out
+    above = np.nonzero(ratio >= 1)[0]
+    if above.size == 0:
+        return out
+    j = int(above[0])
+    k = int(idx[j])
+    out["crossover_index"] = k
+    if j == 0:
+        out["crossover"] = 1.0
+    elif idx[j - 1] == k:
+        out["crossover"] = crossover_batch_size(float(kappa1[k]), beta, n)
+    else:
+        lo, hi = math.log(ratio[j - 1]), math.log(ratio[j])
+        t = (0.0 - lo) / (hi - lo) if hi > lo else 1.0
+        out["crossover"] = float(math.exp(math.log(j) + t * (math.log(j + 1) - math.log(j))))
+    return out
 
 
 # --------------------------------------------------------------------------------------

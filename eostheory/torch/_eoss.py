@@ -36,7 +36,7 @@ import numpy as np
 from eostheory._errors import EosInputError
 from eostheory.analysis.plateau import crossover, plateau, regime
 from eostheory.sweep import map_tasks
-from eostheory.symbolic.eoss import binding_direction, crossover_batch_size, predicted_plateau
+from eostheory.symbolic.eoss import binding_direction, crossover_batch_size, predicted_plateau, state_crossover
 from eostheory.torch._backend import require_torch
 from eostheory.torch._curvature import batch_sharpness, gni, sharpness, top_eigenpairs
 from eostheory.torch._models import build_model
@@ -283,6 +283,13 @@ def eoss_run(
             "crossover_batch_top": crossover_batch_size(st["kappa1_top"], beta, n),
             "lam_max_final": st["lam_max"],
         }
+        if beta > 0:  # the whole predicted curve from this one state (state_crossover): where it crosses 1
+            sc = state_crossover(C, beta)
+            k = sc["crossover_index"]
+            rec["prediction"]["crossover_batch_state"] = sc["crossover"] if math.isfinite(sc["crossover"]) else None
+            rec["prediction"]["crossover_direction_state"] = (
+                None if k is None else "top eigenvector" if rows[k] == 0 else f"gradient of example {int(rows[k]) - 1}"
+            )
     rec["seconds"] = time.perf_counter() - t0
     return rec
 
@@ -330,6 +337,7 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "lam_plateaued": sum(bool(r["sharpness"]["plateaued"]) for r in rs),
                 "predicted_bs_ratio": stat([p.get("ratio_m2_over_a") for p in pr]),
                 "predicted_lam_ratio": stat([p.get("ratio_lam") for p in pr]),
+                "predicted_crossover_state": stat([p.get("crossover_batch_state") for p in pr]),
                 "low": 1 - beta,
                 "high": 1 + beta,
                 "runs": len(rs),
@@ -347,7 +355,12 @@ def _rule_names(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def _crossovers(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per :math:`\beta > 0`: where each mean curve (plateau × η/2) rises through 1, by :func:`crossover`."""
+    """Per :math:`\beta > 0`: where each mean curve (plateau × η/2) rises through 1, by :func:`crossover`.
+
+    With predictions, also ``predicted_state``: the crossover of the curve that each run's
+    final state predicts on its own (:func:`state_crossover`), its mean per batch size
+    (``by_batch``) and the range of those means (``min``, ``max``).
+    """
     out = []
     for beta in sorted({r["beta"] for r in summary}):
         if beta == 0:
@@ -357,6 +370,17 @@ def _crossovers(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"beta": beta}
         for key in ("bs_ratio", "lam_ratio", "predicted_bs_ratio", "predicted_lam_ratio"):
             row[key] = crossover(sizes, [r[key]["mean"] for r in rs], 1.0)
+        by_batch = {
+            str(r["batch_size"]): r["predicted_crossover_state"]["mean"]
+            for r in rs
+            if r["predicted_crossover_state"]["count"]
+        }
+        if by_batch:  # each run's own state predicts a whole curve: its crossover, by batch size
+            row["predicted_state"] = {
+                "min": min(by_batch.values()),
+                "max": max(by_batch.values()),
+                "by_batch": by_batch,
+            }
         out.append(row)
     return out
 
