@@ -296,6 +296,10 @@ def test_eoss_cli_bad_input(capsys) -> None:
     assert main(["eoss", "--edge-test", "--edge-smooth", "0"]) == 2
     assert main(["eoss", "--edge-test", "--edge-tol", "-0.1"]) == 2
     assert "above 1 only with --warmup" in capsys.readouterr().err
+    assert main(["eoss", "--eta-rule", "auto", "--rungs", "-1"]) == 2
+    assert main(["eoss", "--eta-rule", "auto", "--rungs", "9"]) == 2
+    assert main(["eoss", "--rungs", "3"]) == 2  # the default rule, edges, has no ladder
+    assert "--rungs applies only with --eta-rule auto" in capsys.readouterr().err
 
 
 def _spike(base: float = 0.1) -> list[float]:

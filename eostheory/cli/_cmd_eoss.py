@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--rungs",
-        default="2",
+        default=None,
         help="with --eta-rule auto: rates tried between the predicted and the edges rate, geometrically spaced "
         "(2; at most 8; 0: the predicted rate, then the edges rate)",
     )
@@ -148,7 +148,9 @@ def execute(args: argparse.Namespace) -> int:
     if not 0 < args.gamma < limit:
         raise EosInputError(f"--gamma must be in (0, {limit:g}) (above 1 only with --warmup), got {args.gamma:g}")
     workers = None if args.workers is None else int_option("--workers", args.workers, minimum=0)
-    args.rungs = int_option("--rungs", args.rungs, minimum=0, maximum=8)
+    if args.rungs is not None and args.eta_rule != "auto":
+        raise EosInputError(f"--rungs applies only with --eta-rule auto (got --eta-rule {args.eta_rule})")
+    args.rungs = 2 if args.rungs is None else int_option("--rungs", args.rungs, minimum=0, maximum=8)
     if args.data == "gaussian-mixture":
         data = et.gaussian_mixture(n=n, dim=16, classes=4, label_noise=args.label_noise, seed=0)
     elif args.data == "digits":
