@@ -362,55 +362,36 @@ def state_crossover(curvatures: Any, beta: float) -> dict[str, Any]:
     with :math:`k(B)` the binding direction at :math:`B`.  ``crossover`` is the first
     :math:`B^*` where :math:`r` reaches 1: the closed form :math:`n\kappa_1/(\kappa^*(n-1)+\kappa_1)`
     of :func:`crossover_batch_size` for the direction that binds there when it already
-    binds one batch size below, else (the binding direction switches across the crossing)
-    log–log interpolation between the two integers.  ``nan`` for :math:`\beta = 0` (one
-    edge) or a curve that never reaches 1.
+    binds one batch size below; else the binding direction switches across the crossing,
+    where :math:`r` jumps, and ``crossover`` is the first integer :math:`B` with
+    :math:`r \ge 1`.  ``nan`` for :math:`\beta = 0` (one edge) or a curve that never reaches 1.
 
     Returns:
         ``{"batch_size", "ratio_m2_over_a", "index", "crossover", "crossover_index"}``: the
         curve at every integer :math:`B`, its binding direction, :math:`B^*` and the
         direction binding there.
     """
-    _, beta = _hb(1.0, beta)
     C = np.atleast_2d(np.asarray(curvatures, dtype=float))
-    if C.size == 0 or not np.all(np.isfinite(C)):
-        raise EosInputError("curvatures must be a non-empty finite array (directions x examples)")
     n = C.shape[1]
-    a = C.mean(axis=1)
-    if not np.all(a > 0):
-        raise EosInputError("every candidate direction needs a positive mean curvature")
-    kappa1 = C.var(axis=1) / a**2
-    sizes = np.arange(1, n + 1)
-    factor = np.ones(n) if n == 1 else (n - sizes) / (sizes * (n - 1))
-    m2_over_a = a[None, :] * (1 + kappa1[None, :] * factor[:, None])  # (B, direction)
-    denom = m2_over_a - 2 * beta * a[None, :] / (1 + beta)
-    scale = 2 * (1 - beta) / denom  # the critical scale times eta: the same argmin as binding_direction
-    idx = np.argmin(scale, axis=1)
-    rows = np.arange(n)
-    ratio = scale[rows, idx] * m2_over_a[rows, idx] / 2
+    curve = [binding_direction(C, 1.0, beta, b, 1.0) for b in range(1, n + 1)]  # validates C and beta
+    ratio = [bd["ratio_m2_over_a"] for bd in curve]
+    idx = [bd["index"] for bd in curve]
     out: dict[str, Any] = {
-        "batch_size": sizes.tolist(),
-        "ratio_m2_over_a": ratio.tolist(),
-        "index": idx.tolist(),
+        "batch_size": list(range(1, n + 1)),
+        "ratio_m2_over_a": ratio,
+        "index": idx,
         "crossover": math.nan,
         "crossover_index": None,
     }
-    if beta == 0:
+    j = next((i for i, r in enumerate(ratio) if r >= 1), None)
+    if beta == 0 or j is None:
         return out
-    above = np.nonzero(ratio >= 1)[0]
-    if above.size == 0:
-        return out
-    j = int(above[0])
-    k = int(idx[j])
+    k = idx[j]
     out["crossover_index"] = k
-    if j == 0:
-        out["crossover"] = 1.0
-    elif idx[j - 1] == k:
-        out["crossover"] = crossover_batch_size(float(kappa1[k]), beta, n)
+    if j > 0 and idx[j - 1] == k:
+        out["crossover"] = crossover_batch_size(per_example_statistics(C[k])["kappa1"], beta, n)
     else:
-        lo, hi = math.log(ratio[j - 1]), math.log(ratio[j])
-        t = (0.0 - lo) / (hi - lo) if hi > lo else 1.0
-        out["crossover"] = float(math.exp(math.log(j) + t * (math.log(j + 1) - math.log(j))))
+        out["crossover"] = float(j + 1)
     return out
 
 

@@ -273,7 +273,7 @@ def eoss_run(
         bd["index"] = int(rows[bd["index"]])
         top = predicted_plateau(st["kappa1_top"], eta, beta, b, n)
         rec["prediction"] = {
-            "binding_direction": "top eigenvector" if bd["index"] == 0 else f"gradient of example {bd['index'] - 1}",
+            "binding_direction": _direction_name(bd["index"]),
             "scale": bd["scale"],
             "ratio_lam": bd["ratio_lam"],
             "ratio_m2_over_a": bd["ratio_m2_over_a"],
@@ -287,11 +287,14 @@ def eoss_run(
             sc = state_crossover(C, beta)
             k = sc["crossover_index"]
             rec["prediction"]["crossover_batch_state"] = sc["crossover"] if math.isfinite(sc["crossover"]) else None
-            rec["prediction"]["crossover_direction_state"] = (
-                None if k is None else "top eigenvector" if rows[k] == 0 else f"gradient of example {int(rows[k]) - 1}"
-            )
+            rec["prediction"]["crossover_direction_state"] = None if k is None else _direction_name(int(rows[k]))
     rec["seconds"] = time.perf_counter() - t0
     return rec
+
+
+def _direction_name(row: int) -> str:
+    """The candidate direction of ``curvature_statistics`` row ``row``: the top eigenvector, then one per example."""
+    return "top eigenvector" if row == 0 else f"gradient of example {row - 1}"
 
 
 def _ladder(rates: dict[str, float], rungs: int) -> list[str]:
@@ -359,7 +362,7 @@ def _crossovers(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     With predictions, also ``predicted_state``: the crossover of the curve that each run's
     final state predicts on its own (:func:`state_crossover`), its mean per batch size
-    (``by_batch``) and the range of those means (``min``, ``max``).
+    (``by_batch``).
     """
     out = []
     for beta in sorted({r["beta"] for r in summary}):
@@ -376,11 +379,7 @@ def _crossovers(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if r["predicted_crossover_state"]["count"]
         }
         if by_batch:  # each run's own state predicts a whole curve: its crossover, by batch size
-            row["predicted_state"] = {
-                "min": min(by_batch.values()),
-                "max": max(by_batch.values()),
-                "by_batch": by_batch,
-            }
+            row["predicted_state"] = {"by_batch": by_batch}
         out.append(row)
     return out
 
