@@ -120,6 +120,12 @@ def test_state_crossover_is_binding_direction_at_every_batch_size() -> None:
     assert set(r["index"]) == {0, 1}  # the binding direction switches inside the range
     j = next(i for i, v in enumerate(r["ratio_m2_over_a"]) if v >= 1)  # first integer B = j + 1 at or above 1
     assert j < r["crossover"] <= j + 1
+    k = r["index"][j]
+    if r["index"][j - 1] == k:  # the same direction binds on both sides: its closed form
+        k1 = float(C[k].var() / C[k].mean() ** 2)
+        assert r["crossover"] == pytest.approx(eoss.crossover_batch_size(k1, 0.9, 64), rel=1e-12)
+    else:  # the curve jumps at the switch: the first integer batch size at or above 1
+        assert r["crossover"] == j + 1
     with pytest.raises(EosInputError):
         eoss.state_crossover(-C, 0.9)
 
