@@ -66,6 +66,83 @@ def test_hvp_matches_dense(case):
     assert torch.allclose(op.dense(), 0.5 * (H + H.T), rtol=1e-10, atol=1e-12)
 
 
+def test_per_example_quantities_match_dense(case):
+    # the vectorised per-example gradients and curvatures v_k' H_i v_k (torch.func: vmap of
+    # grad, vmap of jvp-of-jvp) against dense per-example Hessians from
+    # torch.autograd.functional; float64 rounding only, so 1e-9 relative
+    _, obj, th, _ = case
+    n = obj.n_examples
+    G = obj.per_example_gradients(th)
+    for i in (0, n - 1):
+        _, gi = obj.value_and_grad(th, torch.tensor([i]))
+        assert torch.allclose(G[i], gi, rtol=1e-10, atol=1e-13)
+    V = torch.randn(5, obj.n_params, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    C = obj.per_example_quadratics(th, V)
+    assert C.shape == (5, n)
+    ref = torch.stack([torch.einsum("kp,pq,kq->k", V, dense(obj, th, torch.tensor([i])), V) for i in range(n)], 1)
+    assert torch.allclose(C, ref, rtol=1e-9, atol=1e-11)
+    # the per-example curvatures average to the full-batch quadratic form
+    assert torch.allclose(C.mean(dim=1), torch.einsum("kp,pq,kq->k", V, dense(obj, th), V), rtol=1e-9, atol=1e-11)
+    # blocks of directions (chunk below N forces one direction per block) change nothing
+    assert torch.allclose(obj.per_example_quadratics(th, V, chunk=1), C, rtol=1e-12, atol=1e-14)
+
+
+def test_per_example_quantities_cross_entropy_and_loop_reference():
+    obj = make(CASES[0], loss="ce")
+    th = point(obj)
+    V = torch.randn(3, obj.n_params, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    loop = et.Objective.per_example_quadratics(obj, th, V)  # one graph per example, K products each
+    assert torch.allclose(obj.per_example_quadratics(th, V), loop, rtol=1e-9, atol=1e-12)
+    assert torch.allclose(obj.per_example_gradients(th), et.Objective.per_example_gradients(obj, th), rtol=1e-10)
+
+
+class _NoForwardTanh(torch.autograd.Function):
+    # a custom op with a backward but no jvp or vmap rule: forward-mode AD and vmap refuse it
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y * y)
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, d, k):
+        super().__init__()
+        self.a = torch.nn.Linear(d, 4)
+        self.b = torch.nn.Linear(4, k)
+
+    def forward(self, x):
+        return self.b(_NoForwardTanh.apply(self.a(x)))
+
+
+def test_per_example_quantities_fall_back_to_the_loop():
+    # a module forward-mode AD cannot run falls back to one graph per example, same numbers
+    data = et.get_dataset("gaussian-mixture", n=5, dim=3)
+    torch.manual_seed(0)
+    net = _Net(3, data.out_features)
+    obj = et.NetworkObjective(net, data, "mse", device="cpu", dtype="float64")
+    th = point(obj)
+    V = torch.randn(2, obj.n_params, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    C = obj.per_example_quadratics(th, V)
+    ref = torch.stack([torch.einsum("kp,pq,kq->k", V, dense(obj, th, torch.tensor([i])), V) for i in range(5)], 1)
+    assert torch.allclose(C, ref, rtol=1e-9, atol=1e-11)
+    G = obj.per_example_gradients(th)
+    assert torch.allclose(G[3], obj.value_and_grad(th, torch.tensor([3]))[1], rtol=1e-12)
+
+
+def test_per_example_quantities_need_data():
+    quad = et.FunctionObjective(lambda w: (w**2).sum(), [0.0, 0.0])
+    with pytest.raises(EosInputError, match="per-example quantities need"):
+        quad.per_example_quadratics(quad.theta0, torch.ones(1, 2, dtype=torch.float64))
+    with pytest.raises(EosInputError, match="per-example quantities need"):
+        quad.per_example_gradients(quad.theta0)
+
+
 @pytest.mark.parametrize("method", ["lanczos", "eigsh", "dense"])
 def test_top_k_eigenvalues_match_dense(case, method):
     _, obj, th, H = case

@@ -47,8 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["edges", "predicted", "auto"],
         help="eta_B at initialisation: gamma times the lower of 2(1+beta)/lambda_max and 2(1-beta)/BS_B "
         "('edges', default), or gamma times the mean-square boundary of the one-direction model over the "
-        "top eigenvector and the per-example gradients ('predicted'; n^2 extra products per run), or "
-        "the first of 'predicted', --rungs geometric steps down from it and 'edges' at which the run stays finite "
+        "top eigenvector and the per-example gradients ('predicted'; n(n+1) per-example curvatures per run), "
+        "or the first of 'predicted', --rungs geometric steps down from it and 'edges' at which the run stays finite "
         "('auto': each run at the largest stable rate on that ladder)",
     )
     p.add_argument(
@@ -88,7 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--edge-no-predict",
         action="store_true",
-        help="skip the mean-square prediction at the fork (n^2 Hessian-vector products; its edge is read as a "
+        help="skip the mean-square prediction at the fork (n(n+1) per-example curvatures; its edge is read as a "
         "fourth quantity)",
     )
     p.add_argument(

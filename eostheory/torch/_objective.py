@@ -178,6 +178,33 @@ class Objective:
         """The Hessian at ``theta`` as a :class:`HessianOperator` (builds the gradient graph once)."""
         return HessianOperator(self, theta, idx)
 
+    def per_example_gradients(self, theta: Any) -> Any:
+        r"""The per-example gradients :math:`\nabla\ell_i(\theta)` as the rows of an ``(N, n)`` tensor.
+
+        One backward pass per example (the reference; :class:`NetworkObjective` vectorises it).
+        """
+        th = self.as_theta(theta)
+        idx = torch.arange(self._examples(), device=th.device)
+        return torch.stack([self.value_and_grad(th, idx[i : i + 1])[1] for i in range(idx.numel())])
+
+    def per_example_quadratics(self, theta: Any, directions: Any) -> Any:
+        r"""The per-example curvatures :math:`C_{ki} = v_k^\top\nabla^2\ell_i(\theta)\,v_k` as a ``(K, N)`` tensor.
+
+        ``directions`` holds the :math:`v_k` as rows (shape ``(K, n)``).  One gradient graph
+        per example and :math:`K` Hessian-vector products through each, :math:`KN` in all
+        (the reference; :class:`NetworkObjective` vectorises it).
+        """
+        th = self.as_theta(theta)
+        V = torch.as_tensor(directions).to(device=th.device, dtype=th.dtype).reshape(-1, self.n_params)
+        idx = torch.arange(self._examples(), device=th.device)
+        ops = [self.hessian(th, idx[i : i + 1]) for i in range(idx.numel())]
+        return torch.tensor([[op.quadratic(v) for op in ops] for v in V], dtype=th.dtype, device=th.device)
+
+    def _examples(self) -> int:
+        if self.n_examples is None:
+            raise EosInputError("per-example quantities need an objective with data (n_examples is not set)")
+        return int(self.n_examples)
+
     def check_third_derivatives(self, theta: Any, u: Any = None, *, seed: int = 0) -> ThirdDerivativeCheck:
         r"""Compare autodiff :math:`\nabla(u^\top H u)` with finite differences of :math:`u^\top H u`.
 
@@ -543,6 +570,56 @@ class NetworkObjective(Objective):
         if idx is None:
             return self._loss(self.forward(theta), self.target)
         return self._loss(self.forward(theta, self.x[idx]), self.target[idx])
+
+    def _example_loss(self, theta: Any, x: Any, y: Any) -> Any:
+        """The loss of one example (``x``, ``y`` without the batch axis), for :func:`torch.func.vmap`."""
+        return self._loss(self.forward(theta, x.unsqueeze(0)), y.unsqueeze(0))
+
+    def per_example_gradients(self, theta: Any) -> Any:
+        r"""The per-example gradients :math:`\nabla\ell_i(\theta)` as the rows of an ``(N, n)`` tensor.
+
+        Vectorised over the examples with :func:`torch.func.vmap` of :func:`torch.func.grad`
+        (one batched backward pass instead of :math:`N`); a module or loss without batching
+        rules falls back to one backward pass per example (:meth:`Objective.per_example_gradients`).
+        """
+        th = self.as_theta(theta)
+        try:
+            g = torch.func.vmap(torch.func.grad(self._example_loss), in_dims=(None, 0, 0))(th, self.x, self.target)
+        except (RuntimeError, NotImplementedError):
+            return super().per_example_gradients(th)
+        self.work.gradients += self.n_examples
+        return g.detach()
+
+    def per_example_quadratics(self, theta: Any, directions: Any, *, chunk: int = 65536) -> Any:
+        r"""The per-example curvatures :math:`C_{ki} = v_k^\top\nabla^2\ell_i(\theta)\,v_k` as a ``(K, N)`` tensor.
+
+        Each entry is the second derivative of :math:`t\mapsto\ell_i(\theta + t v_k)` at
+        :math:`t = 0`, computed forward-over-forward (:func:`torch.func.jvp` of a ``jvp``)
+        and vectorised with :func:`torch.func.vmap` over the examples and over blocks of
+        directions holding at most ``chunk`` (direction, example) pairs: a few batched
+        forward passes instead of :math:`KN` Hessian-vector products through :math:`N`
+        graphs.  A module or loss that forward-mode AD or ``vmap`` does not support falls
+        back to :meth:`Objective.per_example_quadratics` (same numbers, to rounding).
+        """
+        th = self.as_theta(theta)
+        V = torch.as_tensor(directions).to(device=th.device, dtype=th.dtype).reshape(-1, self.n_params)
+
+        def curv(t: Any, v: Any, x: Any, y: Any) -> Any:
+            def slope(s: Any) -> Any:
+                return torch.func.jvp(lambda w: self._example_loss(w, x, y), (s,), (v,))[1]
+
+            return torch.func.jvp(slope, (t,), (v,))[1]
+
+        per_dir = torch.func.vmap(curv, in_dims=(None, None, 0, 0))
+        blocks = torch.func.vmap(per_dir, in_dims=(None, 0, None, None))
+        step = max(1, int(chunk) // max(1, self.n_examples))
+        try:
+            with torch.no_grad():
+                C = torch.cat([blocks(th, V[k : k + step], self.x, self.target) for k in range(0, V.shape[0], step)])
+        except (RuntimeError, NotImplementedError):
+            return super().per_example_quadratics(th, V)
+        self.work.hvps += V.shape[0] * self.n_examples
+        return C.detach()
 
     def accuracy(self, theta: Any) -> float | None:
         """Fraction of examples whose arg-max output is the label (``None`` for regression)."""
