@@ -306,6 +306,11 @@ def test_eoss_cli_bad_input(capsys) -> None:
     assert main(["eoss", "--eta-rule", "auto", "--rungs", "9"]) == 2
     assert main(["eoss", "--rungs", "3"]) == 2  # the default rule, edges, has no ladder
     assert "--rungs applies only with --eta-rule auto" in capsys.readouterr().err
+    assert main(["eoss", "--predict-states", "0"]) == 2
+    assert main(["eoss", "--predict-states", "51"]) == 2
+    assert main(["eoss", "--predict-states", "two"]) == 2
+    assert main(["eoss", "--edge-test", "--predict-states", "3"]) == 2
+    assert "--predict-states applies to the sweep" in capsys.readouterr().err
 
 
 def _spike(base: float = 0.1) -> list[float]:
@@ -471,6 +476,50 @@ def test_eta_rule_auto_walks_the_ladder_down_to_the_first_stable_rung(torch_one_
     assert summary[0]["eta_rules"][rec["eta_rule"]] == 1 and sum(summary[0]["eta_rules"].values()) == 1
     with pytest.raises(EosInputError):
         eo.eoss_run(data, eta_rule="auto", rungs=-1, predict=False, **kw)
+
+
+def test_tail_steps_spread_through_the_plateau_tail() -> None:
+    import eostheory.torch._eoss as eo
+
+    # 2000 steps recorded every 40: 51 records, the tail is the last 26 (steps 1000 ... 2000);
+    # on_step runs before each step, so the earlier states come from steps 1000 ... 1960
+    assert eo._tail_steps(2000, 40, 0.5, 1) == []
+    assert eo._tail_steps(2000, 40, 0.5, 2) == [1000]
+    at = eo._tail_steps(2000, 40, 0.5, 5)
+    assert at == [1000, 1320, 1640, 1960]
+    assert eo._tail_steps(2000, 40, 0.5, 50) == list(range(1000, 2000, 40))  # capped at the tail's records
+    assert eo._tail_steps(100, 40, 0.5, 3) == [80]  # records at 0, 40, 80, 100: the tail is 80 and 100
+
+
+@pytest.mark.torch
+def test_predict_states_averages_the_prediction_over_the_tail(torch_one_thread) -> None:
+    # the same tiny run with the prediction read at 1 and at 4 states: the trajectory and the
+    # records are the same number for number; the 4 states lie in the plateau tail, the last is
+    # the final state (whose prediction is the K = 1 one), the tail mean is their mean and the
+    # summary takes it
+    import eostheory.torch as et
+    import eostheory.torch._eoss as eo
+
+    data = et.digits(n=40, seed=0)
+    kw = {"batch_size": 8, "beta": 0.9, "steps": 40, "widths": [4], "track_every": 5, "warmup": 10}
+    one = eo.eoss_run(data, **kw)
+    four = eo.eoss_run(data, predict_states=4, **kw)
+    assert one["series"] == four["series"] and one["eta"] == four["eta"]
+    assert "states" not in one["prediction"] and "tail_mean" not in one["prediction"]
+    states = four["prediction"]["states"]
+    assert [s["step"] for s in states] == [*eo._tail_steps(40, 5, 0.5, 4), 40]
+    assert all(s["step"] >= 20 for s in states)
+    assert states[-1]["ratio_m2_over_a"] == pytest.approx(one["prediction"]["ratio_m2_over_a"], rel=1e-12)
+    assert states[-1]["crossover_batch_state"] == pytest.approx(one["prediction"]["crossover_batch_state"], rel=1e-12)
+    tm = four["prediction"]["tail_mean"]
+    for key in ("ratio_m2_over_a", "ratio_lam", "scale"):
+        assert tm[key] == pytest.approx(np.mean([s[key] for s in states]), rel=1e-12)
+    (row,) = eo._summary([four])
+    assert row["predicted_bs_ratio"]["mean"] == pytest.approx(tm["ratio_m2_over_a"], rel=1e-12)
+    assert row["predicted_states"] == 4 and eo._summary([one])[0]["predicted_states"] == 1
+    for bad in (0, 51, 2.5, True):
+        with pytest.raises(EosInputError, match="predict_states"):
+            eo.eoss_run(data, predict_states=bad, **kw)
 
 
 @pytest.mark.torch

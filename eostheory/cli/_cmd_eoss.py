@@ -57,6 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --eta-rule auto: rates tried between the predicted and the edges rate, geometrically spaced "
         "(2; at most 8; 0: the predicted rate, then the edges rate)",
     )
+    p.add_argument(
+        "--predict-states",
+        default=None,
+        help="average the mean-square prediction over this many states: the final one and the rest spread "
+        "through the plateau test's tail (1: the final state; at most 50; one more curvature table per state)",
+    )
     p.add_argument("--track-every", default="40", help="record every this many steps (40)")
     p.add_argument("--warmup", default="200", help="linear learning-rate warm-up over this many steps (200; 0: none)")
     p.add_argument(
@@ -151,6 +157,11 @@ def execute(args: argparse.Namespace) -> int:
     if args.rungs is not None and args.eta_rule != "auto":
         raise EosInputError(f"--rungs applies only with --eta-rule auto (got --eta-rule {args.eta_rule})")
     args.rungs = 2 if args.rungs is None else int_option("--rungs", args.rungs, minimum=0, maximum=8)
+    if args.predict_states is not None and args.edge_test:
+        raise EosInputError("--predict-states applies to the sweep, not to --edge-test")
+    predict_states = (
+        1 if args.predict_states is None else int_option("--predict-states", args.predict_states, minimum=1, maximum=50)
+    )
     if args.data == "gaussian-mixture":
         data = et.gaussian_mixture(n=n, dim=16, classes=4, label_noise=args.label_noise, seed=0)
     elif args.data == "digits":
@@ -163,6 +174,7 @@ def execute(args: argparse.Namespace) -> int:
         if not args.json:
             bs, lam = rec["batch_sharpness"], rec["sharpness"]
             pr = rec.get("prediction", {})
+            pr = pr.get("tail_mean", pr)  # with --predict-states: the mean over the run's states
             f = _num
             print(
                 f"beta={rec['beta']:<4g} B={rec['batch_size']:<4d} seed={rec['seed']} eta={rec['eta']:.4g} "
@@ -187,6 +199,7 @@ def execute(args: argparse.Namespace) -> int:
         track_every=int_option("--track-every", every),
         eta_rule=args.eta_rule,
         rungs=args.rungs,
+        predict_states=predict_states,
         progress=progress,
     )
     res["config"] = {
@@ -200,6 +213,7 @@ def execute(args: argparse.Namespace) -> int:
         "warmup": warmup,
         "eta_rule": args.eta_rule,
         "rungs": args.rungs,
+        "predict_states": predict_states,
         "workers": workers,
     }
     if out is not None:
@@ -235,6 +249,8 @@ def execute(args: argparse.Namespace) -> int:
             if "predicted_state" in c:
                 by = ", ".join(f"B={b}: {v:.3g}" for b, v in c["predicted_state"]["by_batch"].items())
                 print(f"  predicted from each run's own state (mean per batch size): {by}")
+        if predict_states > 1:
+            print(f"predictions: the mean over {predict_states} states of each run (the final one and the tail)")
         print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
     return 0
 

@@ -148,6 +148,7 @@ def eoss_run(
     eta_rule: str = "edges",
     track_gni: bool = False,
     rungs: int = 2,
+    predict_states: int = 1,
 ) -> dict[str, Any]:
     r"""One run of :func:`eoss_experiment` (a JSON-ready record).
 
@@ -177,6 +178,14 @@ def eoss_run(
     final per-example curvature statistics and the prediction (:math:`n(n+1)` per-example curvatures);
     ``track_gni=True`` also tracks GNI (one more Monte-Carlo estimate per record; the series
     gets a ``"gni"`` entry).
+
+    ``predict_states=K`` > 1 also reads the prediction at :math:`K - 1` earlier states of the
+    run, at record steps spread evenly through the plateau test's tail (the last ``tail`` of
+    the records), and averages the predicted ratios and the single-state crossover over
+    those and the final state: the plateau is a tail mean, and a prediction from one state
+    scatters with that state (``prediction["states"]`` holds each, ``prediction["tail_mean"]``
+    the means, which :func:`eoss_experiment`'s summary then uses).  It costs :math:`K - 1`
+    more curvature tables; the trajectory and its records are those of ``K = 1``.
     """
     t0 = time.perf_counter()
     n = int(data.n)
@@ -187,6 +196,8 @@ def eoss_run(
         raise EosInputError(f"rungs must be a non-negative integer, got {rungs!r}")
     if eta_rule not in ("edges", "predicted", "auto"):
         raise EosInputError(f"eta_rule must be 'edges', 'predicted' or 'auto', got {eta_rule!r}")
+    if isinstance(predict_states, bool) or not isinstance(predict_states, int) or not 1 <= predict_states <= 50:
+        raise EosInputError(f"predict_states must be an integer in [1, 50], got {predict_states!r}")
     mkw = {"widths": list(widths), "activation": activation}
     tracked = ("loss", "sharpness", "batch_sharpness") + (("gni",) if track_gni else ())
     module = build_model("mlp", data, seed=seed, **mkw)
@@ -202,9 +213,12 @@ def eoss_run(
     if eta_rule == "auto":
         plan = ["predicted", *_ladder(rates, rungs), "edges"]
     attempts = []
+    sample_at = _tail_steps(steps, track_every, tail, predict_states) if predict else []
     for rule in plan:
         eta = rates[rule]
         run_out = Path(out) / rule if out is not None and eta_rule == "auto" else out
+        tail_states: list[dict[str, Any]] = []
+        hook = _state_sampler(sample_at, eta, beta, b, tail_states) if sample_at else None
         r = train(
             "mlp",
             data,
@@ -224,6 +238,8 @@ def eoss_run(
             checkpoint_every=checkpoint_every,
             out=run_out,
             plot=False,
+            on_step=hook,
+            on_step_every=track_every,
         )
         if r.status == "completed" or rule == plan[-1]:
             break
@@ -287,8 +303,64 @@ def eoss_run(
             k = sc["crossover_index"]
             rec["prediction"]["crossover_batch_state"] = sc["crossover"] if math.isfinite(sc["crossover"]) else None
             rec["prediction"]["crossover_direction_state"] = None if k is None else _direction_name(int(rows[k]))
+        if sample_at:
+            final = {"step": int(r.steps_done), **_state_prediction(C, eta, beta, b, st["lam_max"])}
+            states = [*tail_states, final]
+            rec["prediction"]["states"] = states
+            rec["prediction"]["tail_mean"] = {
+                key: _finite_mean([x[key] for x in states])
+                for key in ("ratio_m2_over_a", "ratio_lam", "scale", "crossover_batch_state")
+            }
     rec["seconds"] = time.perf_counter() - t0
     return rec
+
+
+def _tail_steps(steps: int, every: int, tail: float, k: int) -> list[int]:
+    """The ``k - 1`` record steps before the last at which ``predict_states = k`` reads a state.
+
+    Spread evenly from the first record of the plateau test's tail (the last ``tail`` of the
+    records) to the last record before the final step; fewer when the tail has fewer records.
+    """
+    if k <= 1:
+        return []
+    records = list(range(0, int(steps), int(every)))  # on_step runs at these, not at the final step
+    n_rec = len(records) + 1  # with the final record
+    first = n_rec - max(1, math.ceil(float(tail) * n_rec))
+    pool = records[first:]
+    if not pool:
+        return []
+    idx = np.unique(np.round(np.linspace(0, len(pool) - 1, min(k - 1, len(pool)))).astype(int))
+    return [pool[i] for i in idx]
+
+
+def _state_prediction(C_all: Any, eta: float, beta: float, b: int, lam_max: float) -> dict[str, Any]:
+    """The prediction from one state's curvature table: ratios, critical scale and (β > 0) crossover."""
+    C, _ = _curving(C_all)
+    bd = binding_direction(C, eta, beta, b, lam_max)
+    cross = state_crossover(C, beta)["crossover"] if beta > 0 else math.nan
+    return {
+        "ratio_m2_over_a": bd["ratio_m2_over_a"],
+        "ratio_lam": bd["ratio_lam"],
+        "scale": bd["scale"],
+        "crossover_batch_state": cross if math.isfinite(cross) else None,
+    }
+
+
+def _state_sampler(at: list[int], eta: float, beta: float, b: int, into: list[dict[str, Any]]) -> Any:
+    """An ``on_step`` callback that appends the prediction of the state at each step of ``at`` to ``into``."""
+    wanted = set(at)
+
+    def on_step(state: Any) -> None:
+        if state.step in wanted:
+            st = curvature_statistics(state.objective, state.w)
+            into.append({"step": int(state.step), **_state_prediction(st["curvatures"], eta, beta, b, st["lam_max"])})
+
+    return on_step
+
+
+def _finite_mean(vals: list[Any]) -> float | None:
+    v = [float(x) for x in vals if x is not None and math.isfinite(x)]
+    return float(np.mean(v)) if v else None
 
 
 def _direction_name(row: int) -> str:
@@ -327,7 +399,7 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 return {"mean": None, "sd": None, "count": 0}
             return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0, "count": int(v.size)}
 
-        pr = [r.get("prediction", {}) for r in rs]
+        pr = [_prediction_basis(r) for r in rs]
         out.append(
             {
                 "beta": beta,
@@ -340,6 +412,7 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "predicted_bs_ratio": stat([p.get("ratio_m2_over_a") for p in pr]),
                 "predicted_lam_ratio": stat([p.get("ratio_lam") for p in pr]),
                 "predicted_crossover_state": stat([p.get("crossover_batch_state") for p in pr]),
+                "predicted_states": max((len(r.get("prediction", {}).get("states", ())) or 1 for r in rs), default=1),
                 "low": 1 - beta,
                 "high": 1 + beta,
                 "runs": len(rs),
@@ -348,6 +421,12 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _prediction_basis(run: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The predicted ratios a summary uses: the tail mean when the run read several states, else the final state's."""
+    p = run.get("prediction", {})
+    return p.get("tail_mean", p)
 
 
 def _rule_names(runs: list[dict[str, Any]]) -> list[str]:
