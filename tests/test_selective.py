@@ -48,6 +48,13 @@ def test_groups_from_indices_masks_labels_and_quantiles():
     assert len(both) == len(lab) + 5
 
 
+def test_per_example_gradient_norms_against_one_backward_pass_each():
+    obj, _, _ = _objective(n=12)
+    norms = et.per_example(obj, obj.theta0, "grad-norm")
+    direct = [float(torch.linalg.vector_norm(obj.value_and_grad(obj.theta0, torch.tensor([i]))[1])) for i in range(12)]
+    np.testing.assert_allclose(norms, direct, rtol=1e-10)  # vmap of grad against a loop, float64
+
+
 def test_output_outliers_are_the_largest_residuals_and_smallest_margins():
     obj, _, _ = _objective(n=40)
     g = et.output_outliers(obj, obj.theta0, 0.1)

@@ -304,7 +304,8 @@ def eoss_run(
             rec["prediction"]["crossover_batch_state"] = sc["crossover"] if math.isfinite(sc["crossover"]) else None
             rec["prediction"]["crossover_direction_state"] = None if k is None else _direction_name(int(rows[k]))
         if sample_at:
-            final = {"step": int(r.steps_done), **_state_prediction(C, eta, beta, b, st["lam_max"])}
+            keys = ("ratio_m2_over_a", "ratio_lam", "scale", "crossover_batch_state")
+            final = {"step": int(r.steps_done), **{k: rec["prediction"].get(k) for k in keys}}  # computed above
             states = [*tail_states, final]
             rec["prediction"]["states"] = states
             rec["prediction"]["tail_mean"] = {

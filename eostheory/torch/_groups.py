@@ -252,13 +252,7 @@ def _residuals(objective: Any, theta: Any) -> Any:
 
 
 def _per_example_grad_norm(objective: Any, theta: Any) -> Any:
-    th = objective.as_theta(theta).detach()
-    idx = torch.arange(objective.n_examples, device=th.device)
-    norms = []
-    for i in range(objective.n_examples):
-        _, g = objective.value_and_grad(th, idx[i : i + 1])
-        norms.append(torch.linalg.vector_norm(g))
-    return torch.stack(norms)
+    return torch.linalg.vector_norm(objective.per_example_gradients(theta), dim=1)
 
 
 _STATS = {"loss": _per_example_loss, "margin": _margins, "grad-norm": _per_example_grad_norm, "residual": _residuals}
@@ -266,8 +260,8 @@ _STATS = {"loss": _per_example_loss, "margin": _margins, "grad-norm": _per_examp
 
 def per_example(objective: Any, theta: Any, statistic: str) -> np.ndarray:
     r"""A per-example statistic at ``theta``: ``"loss"`` (:math:`\ell_i`), ``"margin"`` (correct logit
-    minus the largest other), ``"grad-norm"`` (:math:`\|\nabla\ell_i\|`, one backward pass per
-    example) or ``"residual"`` (:math:`\|f(x_i) - y_i\|`, MSE targets).
+    minus the largest other), ``"grad-norm"`` (:math:`\|\nabla\ell_i\|`, from
+    :meth:`~eostheory.torch.Objective.per_example_gradients`) or ``"residual"`` (:math:`\|f(x_i) - y_i\|`, MSE targets).
 
     Raises:
         EosInputError: an unknown statistic, or margins of a regression set.
