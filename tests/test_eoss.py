@@ -242,6 +242,46 @@ def test_curvature_statistics_against_dense_per_example_hessians(torch_one_threa
     np.testing.assert_allclose(st["curvatures"][3], [float(v @ Hi @ v) for Hi in Hs], rtol=1e-8, atol=1e-12)
 
 
+def test_summary_counts_plateaus_and_reads_the_tail_drift(capsys) -> None:
+    # two runs at one (beta, B): one plateaued with no drift, one still rising by 20% of its
+    # level across the tail; a third at another batch size without a finite drift
+    import eostheory.torch._eoss as eo
+    from eostheory.cli._cmd_eoss import _print_summary
+
+    def run(b: int, bs: dict, lam: dict) -> dict:
+        return {
+            "beta": 0.9,
+            "batch_size": b,
+            "eta": 0.1,
+            "status": "completed",
+            "eta_rule": "edges",
+            "batch_sharpness": bs,
+            "sharpness": lam,
+            "prediction": {},
+        }
+
+    flat = {"ratio": 0.1, "plateaued": True, "value": 2.0, "drift": 0.0}
+    rising = {"ratio": 0.12, "plateaued": False, "value": 2.5, "drift": 0.5}
+    falling = {"ratio": 0.08, "plateaued": False, "value": 2.0, "drift": -0.1}
+    none = {"ratio": None, "plateaued": False, "value": float("nan"), "drift": float("nan")}
+    # a diverged run keeps the test of its blown-up series but has no ratio: it must not count
+    blown = {"ratio": None, "plateaued": False, "value": 1e14, "drift": 1e15}
+    runs = [run(8, flat, falling), run(8, rising, flat), run(8, blown, blown), run(64, none, rising)]
+    runs[2]["status"] = "diverged"
+    small, other = eo._summary(runs)
+    assert (small["bs_plateaued"], small["lam_plateaued"]) == (1, 1)
+    assert small["bs_drift"]["mean"] == pytest.approx(0.1) and small["bs_drift"]["count"] == 2
+    assert small["lam_drift"]["mean"] == pytest.approx(-0.025)
+    assert other["bs_drift"] == {"mean": None, "sd": None, "count": 0}
+    assert other["lam_drift"]["mean"] == pytest.approx(0.2)
+    _print_summary({"summary": [small, other], "crossover": [], "runs": [0, 1, 2], "seconds": 1.0}, 1, None)
+    lines = capsys.readouterr().out.splitlines()
+    line8 = next(x for x in lines if x.startswith("0.9   8 "))
+    assert "1/3 1/3" in line8 and "+10% " in line8 and "-2%" in line8 and "1/3 diverged" in line8
+    line64 = next(x for x in lines if x.startswith("0.9   64 "))
+    assert "0/1 0/1" in line64 and "+20%" in line64
+
+
 @pytest.mark.torch
 @pytest.mark.slow
 def test_eoss_cli_quick(torch_one_thread, tmp_path, capsys) -> None:
@@ -441,6 +481,25 @@ def test_eta_rule_auto_keeps_the_predicted_rate_or_falls_back(torch_one_thread, 
     assert direct["series"] == rec["series"] and direct["eta"] == rec["eta"]
     with pytest.raises(EosInputError):
         eo.eoss_run(data, eta_rule="largest", **kw)
+
+
+@pytest.mark.torch
+def test_eta_rule_auto_never_falls_back_to_a_higher_rate(torch_one_thread, monkeypatch) -> None:
+    # where the edges rate is not below the predicted one (as at beta = 0 and at full batch) the
+    # ladder is the predicted rate alone: a run that diverges there is the record, diverged,
+    # and is not retried at the higher edges rate
+    import eostheory.torch as et
+    import eostheory.torch._eoss as eo
+
+    data = et.digits(n=40, seed=0)
+    kw = {"batch_size": 8, "beta": 0.9, "steps": 30, "widths": [4], "track_every": 10, "warmup": 10}
+    monkeypatch.setattr(eo, "predicted_eta", lambda c, beta, b: 500.0)
+    monkeypatch.setattr(eo, "initial_eta", lambda *a, **k: 1000.0)
+    rec = eo.eoss_run(data, eta_rule="auto", rungs=2, predict=False, **kw)
+    assert rec["eta_edges"] == 1000.0 and rec["eta_predicted"] > 0
+    assert list(rec["ladder"]) == ["predicted"] and rec["eta_rule"] == "predicted"
+    assert rec["status"] == "diverged" and rec["eta"] == rec["eta_predicted"]
+    assert not rec.get("attempts")
 
 
 @pytest.mark.torch

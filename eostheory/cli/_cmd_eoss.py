@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "('edges', default), or gamma times the mean-square boundary of the one-direction model over the "
         "top eigenvector and the per-example gradients ('predicted'; n(n+1) per-example curvatures per run), "
         "or the first of 'predicted', --rungs geometric steps down from it and 'edges' at which the run stays finite "
-        "('auto': each run at the largest stable rate on that ladder)",
+        "('auto': each run at the largest stable rate on that ladder; where 'edges' is not below 'predicted', "
+        "as at beta 0 and at full batch, the ladder is 'predicted' alone)",
     )
     p.add_argument(
         "--rungs",
@@ -226,33 +227,50 @@ def execute(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({k: v for k, v in res.items()})
     else:
-        print("beta  B     eta      BS*eta/2        lam*eta/2       predicted m2/a  predicted lam")
-        for r in res["summary"]:
-
-            def g(d: dict[str, Any]) -> str:
-                return "     -       " if d["mean"] is None else f"{d['mean']:.3f}+-{d['sd']:.3f}"
-
-            print(
-                f"{r['beta']:<5g} {r['batch_size']:<5d} {r['eta']['mean']:.4g}  {g(r['bs_ratio'])}   "
-                f"{g(r['lam_ratio'])}   {g(r['predicted_bs_ratio'])}   {g(r['predicted_lam_ratio'])}"
-                f"   [1-beta={r['low']:g}, 1+beta={r['high']:g}; {r['diverged']}/{r['runs']} diverged]"
-            )
-        for c in res["crossover"]:
-            cx = {
-                k: _num(c[k], ".3g", "none")
-                for k in ("bs_ratio", "lam_ratio", "predicted_bs_ratio", "predicted_lam_ratio")
-            }
-            print(
-                f"crossover (curve rises through 1), beta={c['beta']:g}: measured BS {cx['bs_ratio']}, "
-                f"lam {cx['lam_ratio']}; predicted m2/a {cx['predicted_bs_ratio']}, lam {cx['predicted_lam_ratio']}"
-            )
-            if "predicted_state" in c:
-                by = ", ".join(f"B={b}: {v:.3g}" for b, v in c["predicted_state"]["by_batch"].items())
-                print(f"  predicted from each run's own state (mean per batch size): {by}")
-        if predict_states > 1:
-            print(f"predictions: the mean over {predict_states} states of each run (the final one and the tail)")
-        print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
+        _print_summary(res, predict_states, out)
     return 0
+
+
+def _print_summary(res: dict[str, Any], predict_states: int, out: Any) -> None:
+    """The text result of a sweep: one row per (beta, batch size), the crossovers, the wall time."""
+    print(
+        "beta  B     eta      BS*eta/2        lam*eta/2       predicted m2/a  predicted lam"
+        "   plateaued BS lam   tail drift BS lam"
+    )
+
+    def g(d: dict[str, Any]) -> str:
+        return "     -       " if d["mean"] is None else f"{d['mean']:.3f}+-{d['sd']:.3f}"
+
+    def pct(d: dict[str, Any]) -> str:
+        return "   -  " if d.get("mean") is None else f"{100 * d['mean']:+5.0f}%"
+
+    for r in res["summary"]:
+        n_runs = r["runs"]
+        print(
+            f"{r['beta']:<5g} {r['batch_size']:<5d} {r['eta']['mean']:.4g}  {g(r['bs_ratio'])}   "
+            f"{g(r['lam_ratio'])}   {g(r['predicted_bs_ratio'])}   {g(r['predicted_lam_ratio'])}"
+            f"   {r['bs_plateaued']:>5d}/{n_runs} {r['lam_plateaued']}/{n_runs}"
+            f"   {pct(r['bs_drift'])} {pct(r['lam_drift'])}"
+            f"   [1-beta={r['low']:g}, 1+beta={r['high']:g}; {r['diverged']}/{n_runs} diverged]"
+        )
+    print(
+        "plateaued: runs whose tail passed the drift test; tail drift: the fitted line's change across "
+        "the tail, as a fraction of its mean (mean over runs)"
+    )
+    for c in res["crossover"]:
+        cx = {
+            k: _num(c[k], ".3g", "none") for k in ("bs_ratio", "lam_ratio", "predicted_bs_ratio", "predicted_lam_ratio")
+        }
+        print(
+            f"crossover (curve rises through 1), beta={c['beta']:g}: measured BS {cx['bs_ratio']}, "
+            f"lam {cx['lam_ratio']}; predicted m2/a {cx['predicted_bs_ratio']}, lam {cx['predicted_lam_ratio']}"
+        )
+        if "predicted_state" in c:
+            by = ", ".join(f"B={b}: {v:.3g}" for b, v in c["predicted_state"]["by_batch"].items())
+            print(f"  predicted from each run's own state (mean per batch size): {by}")
+    if predict_states > 1:
+        print(f"predictions: the mean over {predict_states} states of each run (the final one and the tail)")
+    print(f"{len(res['runs'])} runs in {res['seconds']:.0f} s" + (f"; written to {out}" if out else ""))
 
 
 def _edge_test(

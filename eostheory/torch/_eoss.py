@@ -166,11 +166,14 @@ def eoss_run(
 
     named ``"predicted"`` (:math:`k = 0`), ``"rung1"`` … and ``"edges"`` (:math:`k = K`), so
     each run goes at the largest rate on the ladder at which it stays finite (``rungs=0``:
-    the predicted rate, then the edges rate; where :math:`\eta_p \le \eta_e` there are no
-    rungs).  The record is the run that was kept (``eta_rule`` says which), with the
-    abandoned attempts in order under ``attempts`` (``eta_rule``, ``eta``, ``status``,
-    ``last_step``: the last step with a finite record); with ``out`` each attempt goes to
-    ``out/<rule>`` and ``run_dir`` names the kept one.
+    the predicted rate, then the edges rate).  Where :math:`\eta_p \le \eta_e` (at
+    :math:`\beta = 0` and at full batch the two rules agree to a few per cent) there is no lower
+    rate: the ladder is the predicted rate alone, and a run that diverges there is recorded as
+    diverged (a second try at the equal or higher edges rate would be no fallback, and one that
+    happens to stay finite would not be a stable rate).  The record is the run that was kept
+    (``eta_rule`` says which), with the abandoned attempts in order under ``attempts``
+    (``eta_rule``, ``eta``, ``status``, ``last_step``: the last step with a finite record); with
+    ``out`` each attempt goes to ``out/<rule>`` and ``run_dir`` names the kept one.
 
     ``warmup > 0`` ramps the learning rate linearly from :math:`\eta_B/W` to :math:`\eta_B`
     over the first ``W`` steps (``warmup:steps=W``); ``out`` and ``checkpoint_every`` keep a
@@ -211,7 +214,9 @@ def eoss_run(
         rates["predicted"] = gamma * predicted_eta(curvature_statistics(obj, th0)["curvatures"], beta, b)
     plan = [eta_rule]
     if eta_rule == "auto":
-        plan = ["predicted", *_ladder(rates, rungs), "edges"]
+        # down the ladder only: where the edges rate is not below the predicted one (beta = 0,
+        # full batch: the two rules agree) it is no fallback, and the predicted run is the record
+        plan = ["predicted", *_ladder(rates, rungs)] + (["edges"] if rates["edges"] < rates["predicted"] else [])
     attempts = []
     sample_at = _tail_steps(steps, track_every, tail, predict_states) if predict else []
     for rule in plan:
@@ -410,6 +415,8 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "lam_ratio": stat([r["sharpness"]["ratio"] for r in rs]),
                 "bs_plateaued": sum(bool(r["batch_sharpness"]["plateaued"]) for r in rs),
                 "lam_plateaued": sum(bool(r["sharpness"]["plateaued"]) for r in rs),
+                "bs_drift": stat([_relative_drift(r["batch_sharpness"]) for r in rs]),
+                "lam_drift": stat([_relative_drift(r["sharpness"]) for r in rs]),
                 "predicted_bs_ratio": stat([p.get("ratio_m2_over_a") for p in pr]),
                 "predicted_lam_ratio": stat([p.get("ratio_lam") for p in pr]),
                 "predicted_crossover_state": stat([p.get("crossover_batch_state") for p in pr]),
@@ -422,6 +429,20 @@ def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _relative_drift(test: Mapping[str, Any]) -> float | None:
+    r"""The plateau test's drift across the tail as a fraction of the tail mean, :math:`\Delta/\bar s`.
+
+    :math:`\Delta` is the fitted line's change from the first to the last record of the tail
+    (:func:`~eostheory.analysis.plateau.plateau`), so ``+0.1`` reads "still rising by 10% of its
+    level over the tail".  ``None`` for a run without a plateau value (``ratio`` is ``None`` when the
+    run diverged), without a finite drift, or with a zero mean.
+    """
+    d, v = test.get("drift"), test.get("value")
+    if not (_finite(test.get("ratio")) and _finite(d) and _finite(v)) or v == 0:
+        return None
+    return float(d) / abs(float(v))
 
 
 def _prediction_basis(run: Mapping[str, Any]) -> Mapping[str, Any]:
