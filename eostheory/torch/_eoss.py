@@ -497,6 +497,14 @@ def eoss_experiment(
 ) -> dict[str, Any]:
     r"""Every (β, B, seed) of :func:`eoss_run`, the per-(β, B) summary (means and sds over seeds) and crossovers.
 
+    Each ``summary`` row (one per :math:`(\beta, B)`) holds the mean and sd over seeds of
+    ``eta``, the measured ratios ``bs_ratio`` and ``lam_ratio`` (plateau times
+    :math:`\eta/2`), their predictions ``predicted_bs_ratio`` and ``predicted_lam_ratio``, and
+    ``bs_drift`` and ``lam_drift`` (the plateau test's drift across the tail over the tail
+    mean: how far a level that did not plateau is still moving); the counts
+    ``bs_plateaued``, ``lam_plateaued``, ``runs`` and ``diverged``; ``low`` :math:`= 1-\beta`
+    and ``high`` :math:`= 1+\beta`; and ``eta_rules``, the runs per rule kept.
+
     ``crossover`` holds, for each :math:`\beta > 0`, the batch size at which each mean curve
     (measured Batch Sharpness and :math:`\lambda_{\max}`, predicted :math:`m_2/a` and
     :math:`\lambda_{\max}`, all times :math:`\eta/2`) rises through 1, the midpoint of
