@@ -6,6 +6,11 @@ system's interval timer: ``SIGALRM`` raises :class:`DerivationTimeoutError` insi
 running Python code, which unwinds the derivation.  This works in the main thread of a
 process on POSIX systems (the command line and most scripts); elsewhere (worker
 threads, Windows) the limit is not enforced and the derivation runs to completion.
+
+The timer repeats every :data:`_REPEAT` seconds after the limit until the block ends.
+An exception raised while Python runs a garbage-collector callback (a profiler's, or
+hypothesis's) is not propagated but reported as "unraisable", and a broad ``except`` in
+library code can swallow it too; the next alarm then raises it again in ordinary code.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from types import FrameType
 
 from eostheory._errors import EosInputError
 
 __all__ = ["DerivationTimeoutError", "default_time_limit", "time_limit"]
+
+_REPEAT = 0.05  # seconds between alarms once the limit has passed
+_OWN_FILES = frozenset({__file__, contextlib.__file__})
 
 
 class DerivationTimeoutError(EosInputError):
@@ -64,16 +73,23 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
         yield
         return
 
-    def _alarm(signum: int, frame: object) -> None:
+    state = {"active": True}
+
+    def _alarm(signum: int, frame: FrameType | None) -> None:
+        # never raise once the block has ended, nor inside this module's or contextlib's own
+        # frames (the clean-up below must run, whatever alarm arrives during it)
+        if not state["active"] or (frame is not None and frame.f_code.co_filename in _OWN_FILES):
+            return
         raise DerivationTimeoutError(
             f"{what} did not finish within {limit:g} s; it is too large for exact algebra "
             "(raise the limit with time_limit=... or EOSTHEORY_TIME_LIMIT=SECONDS, 0 for none)"
         )
 
     previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit)
+    signal.setitimer(signal.ITIMER_REAL, limit, _REPEAT)
     try:
         yield
     finally:
+        state["active"] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -249,6 +249,36 @@ def test_derivation_time_limit() -> None:
     assert time.perf_counter() - t0 < 10  # wall clock: the limit is on elapsed time
 
 
+def test_time_limit_raises_again_after_a_swallowed_alarm() -> None:
+    # the alarm's exception can be lost: raised inside a garbage-collector callback it is
+    # only reported as unraisable (this is how the limit above once failed to stop a
+    # derivation), and a broad except in library code swallows it.  The timer repeats, so
+    # the next alarm raises again; after the block no alarm is left running.
+    import signal
+
+    from eostheory._limits import DerivationTimeoutError, time_limit
+
+    handler = signal.getsignal(signal.SIGALRM)
+    caught = 0
+    t0 = time.perf_counter()
+    with pytest.raises(DerivationTimeoutError, match=r"a spin did not finish within 0\.05 s"):
+        with time_limit(0.05, "a spin"):
+            while time.perf_counter() - t0 < 5:
+                try:
+                    while time.perf_counter() - t0 < 5:
+                        pass
+                except DerivationTimeoutError:
+                    caught += 1
+                    if caught == 2:
+                        raise  # the first one was swallowed
+    assert caught == 2 and time.perf_counter() - t0 < 2
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) is handler
+    with time_limit(0.05, "a short block"):
+        pass
+    time.sleep(0.2)  # an alarm left behind would raise here
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
 # --------------------------------------------------------------------------------------
 # fuzzing: the grammar round-trips; token soups never escape
 # --------------------------------------------------------------------------------------
