@@ -434,3 +434,36 @@ def test_doctests() -> None:
 def test_linear_map_example() -> None:
     A, _ = linear_map(["v = beta*v + g", "w = w - eta*v"])
     assert A == sp.Matrix([[1 - eta * LAMBDA, -beta * eta], [LAMBDA, beta]])
+
+
+def test_real_values_of_branches_sympy_cannot_compare() -> None:
+    # the three real roots of z^3 - 3z + 1 in Cardano form carry i terms that cancel only
+    # numerically: sympy's Min of them raises ValueError ("not comparable"), which is what a
+    # threshold with several such branches met when checked against its samples
+    from eostheory.symbolic.stability._thresholds import _real_at
+
+    z = sp.Symbol("z")
+    roots = sp.solve(z**3 - 3 * z + 1, z)
+    with pytest.raises(ValueError, match="not comparable"):
+        sp.Min(*roots)
+    exact = [2 * math.cos(2 * math.pi * k / 9) for k in (1, 5, 7)]  # the roots are 2cos(2πk/9)
+    got = sorted(float(_real_at(r, {})) for r in roots)
+    np.testing.assert_allclose(got, sorted(exact), rtol=0, atol=1e-14)
+    assert float(_real_at(sp.Min(*roots, evaluate=False), {})) == pytest.approx(min(exact), abs=1e-14)
+    assert _real_at(sp.sqrt(-2), {}) is None and _real_at(sp.zoo, {}) is None and _real_at(sp.oo, {}) == sp.oo
+
+
+def test_value_of_a_mixed_threshold_and_of_one_that_is_not_real() -> None:
+    # two momentum buffers in series: the binding branch changes with beta, the threshold is
+    # Min(2(1+b)^2/eta, (1-b)^3(1+b)/(b^2 eta)) and value() takes the smaller branch
+    import dataclasses
+
+    r = stability.thresholds(["v1 = beta*v1 + g", "v2 = beta*v2 + v1", "w = w - eta*v2"])
+    assert r.crossing == "mixed"
+    for beta, eta in [(0.2, 0.1), (0.5, 0.1), (0.9, 1.0)]:
+        want = min(2 * (1 + beta) ** 2 / eta, (1 - beta) ** 3 * (1 + beta) / (beta**2 * eta))
+        assert r.value(beta=beta, eta=eta) == pytest.approx(want, rel=1e-12)
+    hb = stability.thresholds("heavy-ball")
+    bad = dataclasses.replace(hb, threshold=sp.sqrt(-hb.threshold))
+    with pytest.raises(EosInputError, match="not a real number"):
+        bad.value(beta=0.5, eta=0.1)

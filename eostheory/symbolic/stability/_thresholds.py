@@ -168,7 +168,11 @@ class StabilityResult:
 
     def value(self, **values: float) -> float:
         """:math:`\\lambda^*` as a float for the given hyperparameters (e.g. ``eta=0.1, beta=0.9``)."""
-        return float(self.threshold.subs(self._subs(values)))
+        sub = self._subs(values)
+        v = _real_at(self.threshold, sub)
+        if v is None:
+            raise EosInputError(f"the threshold is not a real number at {dict(values)}")
+        return float(v)
 
     def spectral_radius(self, lam: float, **values: float) -> float:
         r"""Spectral radius :math:`\max|z|` of :math:`A(\lambda)` at a curvature and hyperparameters."""
@@ -376,6 +380,29 @@ def _branch(factor: sp.Expr, at: Mapping[sp.Symbol, sp.Expr], target: sp.Float) 
     )
 
 
+def _real_at(expr: sp.Expr, sub: Mapping[sp.Symbol, Any]) -> sp.Expr | None:
+    r"""``expr`` at ``sub`` as a real number (a ``Float``, or :math:`\pm\infty`); ``None`` where it is not real.
+
+    A threshold branch from the cubic or quartic formula carries :math:`i` terms that cancel
+    only numerically, so sympy cannot tell that the number is real and refuses to compare it
+    (``Min`` of such numbers raises ``ValueError``).  Here each argument of a ``Min``/``Max``
+    is evaluated to :data:`_DIGITS` digits, and a value whose imaginary part is within
+    :data:`_TOL` of zero (relative to :math:`1 + |\mathrm{re}|`) counts as real.
+    """
+    if isinstance(expr, (sp.Min, sp.Max)):
+        vals = [_real_at(a, sub) for a in expr.args]
+        if any(v is None for v in vals):
+            return None
+        return min(vals) if isinstance(expr, sp.Min) else max(vals)  # type: ignore[type-var]
+    v = sp.N(expr.subs(sub), _DIGITS)
+    if v.is_infinite and v.is_extended_real:
+        return v
+    re, im = v.as_real_imag()
+    if not (re.is_Number and im.is_Number) or not re.is_finite or abs(im) > _TOL * (1 + abs(re)):
+        return None
+    return re
+
+
 def _simplify(e: sp.Expr) -> sp.Expr:
     e = sp.factor(sp.simplify(e))
     return e
@@ -491,8 +518,14 @@ def _thresholds(
     else:
         # several branches bind in different regions: min of them, if that reproduces every sample
         finite = [e for e in branches.values() if e is not sp.oo]
-        thr = sp.Min(*finite)
-        ok = all(hi is not None and abs(sp.N(thr.subs(at), _DIGITS) - hi) <= _TOL * (1 + abs(hi)) for at, hi in hits)
+        try:
+            thr = sp.Min(*finite)
+        except (TypeError, ValueError):  # numeric branches sympy cannot compare: keep them all
+            thr = sp.Min(*finite, evaluate=False)
+        ok = True
+        for at, hi in hits:
+            m = _real_at(thr, at)
+            ok = ok and hi is not None and m is not None and abs(m - hi) <= _TOL * (1 + abs(hi))
         crossing = "mixed"
         if not ok:
             thr = branches[next(iter(branches))]
