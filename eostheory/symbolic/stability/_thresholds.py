@@ -367,12 +367,10 @@ def _crossing_at(p: sp.Expr, z: sp.Symbol, boundaries: Mapping[str, sp.Expr], la
 def _branch(factor: sp.Expr, at: Mapping[sp.Symbol, sp.Expr], target: sp.Float) -> tuple[int, sp.Expr]:
     """The symbolic root of ``factor`` (in lambda) that equals ``target`` at the sample ``at``."""
     sols = sp.solve(factor, LAMBDA)
+    tol = sp.Float("1e-10")
     for k, s in enumerate(sols):
-        v = sp.N(s.subs(at), _DIGITS)
-        re, im = v.as_real_imag()
-        if abs(im) <= sp.Float("1e-10") * (1 + abs(target)) and abs(re - target) <= sp.Float("1e-10") * (
-            1 + abs(target)
-        ):
+        v = _real_at(s, at, tol=tol)
+        if v is not None and abs(v - target) <= tol * (1 + abs(target)):
             return k, s
     raise EosInputError(
         f"no closed form found for the root lam = {sp.N(target, 12)} of {sp.factor(factor)} = 0; "
@@ -380,17 +378,17 @@ def _branch(factor: sp.Expr, at: Mapping[sp.Symbol, sp.Expr], target: sp.Float) 
     )
 
 
-def _real_at(expr: sp.Expr, sub: Mapping[sp.Symbol, Any]) -> sp.Expr | None:
+def _real_at(expr: sp.Expr, sub: Mapping[sp.Symbol, Any], *, tol: sp.Float = _TOL) -> sp.Expr | None:
     r"""``expr`` at ``sub`` as a real number (a ``Float``, or :math:`\pm\infty`); ``None`` where it is not real.
 
     A threshold branch from the cubic or quartic formula carries :math:`i` terms that cancel
     only numerically, so sympy cannot tell that the number is real and refuses to compare it
     (``Min`` of such numbers raises ``ValueError``).  Here each argument of a ``Min``/``Max``
     is evaluated to :data:`_DIGITS` digits, and a value whose imaginary part is within
-    :data:`_TOL` of zero (relative to :math:`1 + |\mathrm{re}|`) counts as real.
+    ``tol`` (default :data:`_TOL`) of zero, relative to :math:`1 + |\mathrm{re}|`, counts as real.
     """
     if isinstance(expr, (sp.Min, sp.Max)):
-        vals = [_real_at(a, sub) for a in expr.args]
+        vals = [_real_at(a, sub, tol=tol) for a in expr.args]
         if any(v is None for v in vals):
             return None
         return min(vals) if isinstance(expr, sp.Min) else max(vals)  # type: ignore[type-var]
@@ -398,7 +396,7 @@ def _real_at(expr: sp.Expr, sub: Mapping[sp.Symbol, Any]) -> sp.Expr | None:
     if v.is_infinite and v.is_extended_real:
         return v
     re, im = v.as_real_imag()
-    if not (re.is_Number and im.is_Number) or not re.is_finite or abs(im) > _TOL * (1 + abs(re)):
+    if not (re.is_Number and im.is_Number) or not re.is_finite or abs(im) > tol * (1 + abs(re)):
         return None
     return re
 
@@ -522,10 +520,12 @@ def _thresholds(
             thr = sp.Min(*finite)
         except (TypeError, ValueError):  # numeric branches sympy cannot compare: keep them all
             thr = sp.Min(*finite, evaluate=False)
-        ok = True
-        for at, hi in hits:
-            m = _real_at(thr, at)
-            ok = ok and hi is not None and m is not None and abs(m - hi) <= _TOL * (1 + abs(hi))
+
+        def reproduces(at: dict, hi: sp.Float | None) -> bool:
+            m = None if hi is None else _real_at(thr, at)
+            return m is not None and abs(m - hi) <= _TOL * (1 + abs(hi))
+
+        ok = all(reproduces(at, hi) for at, hi in hits)
         crossing = "mixed"
         if not ok:
             thr = branches[next(iter(branches))]
